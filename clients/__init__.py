@@ -1,0 +1,1 @@
+"""OS1 clients: the Python SDK and the terminal client."""

@@ -1,0 +1,388 @@
+"""The resilient connection under the OS1 SDK (protocol v1), built on ``websockets``.
+
+One supervisor task per client owns the socket: it reads every frame, resolves the
+pending request a reply (``re``) answers, and puts everything else on a bounded event
+queue. When the queue is full the reader waits, so a slow consumer shows up at the hub as
+a slow reader instead of as memory growth here. On a resumable loss it reconnects with
+jittered backoff, says hello, rejoins rooms with ``since`` and re-sends the requests that
+are safe to repeat (``send`` keeps its ``cid``, which the hub dedupes).
+
+The typed request helpers live in :mod:`clients.sdk`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from clients.errors import (
+    ConnectionClosedError,
+    ConnectionLostError,
+    OS1Error,
+    RequestError,
+    RequestTimeoutError,
+)
+from clients.handshake import open_session
+from clients.resume import ResumeState
+from clients.wire import (
+    RETRYABLE,
+    CloseCode,
+    Codec,
+    DecodeError,
+    Format,
+    Frame,
+    backoff_delays,
+    is_reconnectable,
+)
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("os1.client")
+
+MAX_PENDING = 10_000
+DEFAULT_MAX_FRAME = 65_536
+_END: Frame = {"t": "__end__"}  # queue sentinel, compared by identity
+
+
+@dataclass(eq=False)
+class _Pending:
+    frame: Frame
+    data: str | bytes
+    future: asyncio.Future[Frame]
+    hook: Callable[[Frame], None] | None
+    retryable: bool
+    gen: int = -1  # generation of the connection it was last sent on; -1: never sent
+
+
+class Connection:
+    """A connection to the hub that survives restarts; ``Client`` adds typed requests."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        fmt: Format = "json",
+        reconnect: bool = True,
+        backoff: tuple[float, float] = (0.05, 5.0),
+        request_timeout: float = 10.0,
+        max_events: int = 10_000,
+        use_header_auth: bool = False,
+    ) -> None:
+        self.url, self._token = url, token
+        self._codec = Codec(fmt)
+        self._reconnect, self._backoff = reconnect, backoff
+        self._timeout, self._header_auth = request_timeout, use_header_auth
+        self._events: asyncio.Queue[Frame] = asyncio.Queue(maxsize=max_events)
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._state = ResumeState()
+        self._ws: ClientConnection | None = None
+        self._gen = 0
+        self._ready = False  # connected, welcomed and resumed: requests go straight out
+        self._runner: asyncio.Task[None] | None = None
+        self._final: ConnectionClosedError | None = None
+        self._closing = False
+        self.reconnects = 0
+        self.welcome: Frame | None = None
+        self.me: Frame | None = None
+
+    # -- public state ---------------------------------------------------------------
+    @property
+    def last_seq(self) -> dict[str, int]:
+        """Highest msg seq delivered per room (full room id, as the hub names it)."""
+        return self._state.last_seq
+
+    @property
+    def closed(self) -> ConnectionClosedError | None:
+        """Why the client ended for good, or None while it is alive."""
+        return self._final
+
+    def room_name(self, room: str) -> str:
+        """The full id the hub answered a join of ``room`` with (``dm:x`` -> ``dm:x:me``)."""
+        return self._state.full_name(room)
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def connect(self) -> Frame:
+        if self._runner is not None:
+            raise OS1Error("connect() was already called")
+        try:
+            ws, welcome = await self._open()
+        except (OSError, WebSocketException, TimeoutError) as exc:
+            raise ConnectionClosedError(None, f"cannot connect to {self.url}: {exc}") from exc
+        self._ready = True
+        self._runner = asyncio.create_task(self._run(ws), name="os1-client")
+        return welcome
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._runner is not None:
+            await _reap(self._runner)
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        self._finish(ConnectionClosedError(CloseCode.NORMAL, "closed by client"))
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- requests -------------------------------------------------------------------
+    async def request(self, frame: Frame) -> Frame:
+        """Send ``frame`` with a fresh id and return the reply; an error reply raises."""
+        return await self._call(frame, None)
+
+    # -- events ---------------------------------------------------------------------
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Frame:
+        try:
+            return await self.next_event()
+        except ConnectionClosedError:
+            raise StopAsyncIteration from None
+
+    async def next_event(self, timeout: float | None = None) -> Frame:  # noqa: ASYNC109
+        """The next event; raises TimeoutError, or ConnectionClosedError once ended and
+        drained. Synthetic events: ``reconnecting`` and ``reconnected``."""
+        if self._final is not None and self._events.empty():
+            raise self._final
+        item = await asyncio.wait_for(self._events.get(), timeout)
+        if item is _END:
+            self._events.put_nowait(_END)  # wake any other consumer too
+            raise self._final or ConnectionClosedError(None, "ended")
+        return item
+
+    # -- internals: requests ----------------------------------------------------------
+    def _submit(self, frame: Frame, hook: Callable[[Frame], None] | None) -> _Pending:
+        if self._final is not None:
+            raise self._final
+        if self._runner is None:
+            raise OS1Error("not connected: call connect() first")
+        if len(self._pending) >= MAX_PENDING:
+            raise OS1Error(f"too many pending requests ({MAX_PENDING})")
+        rid = next(self._ids)
+        frame = {**frame, "id": rid}
+        data = self._encode(frame)
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        pending = _Pending(frame, data, future, hook, frame["t"] in RETRYABLE)
+        self._pending[rid] = pending
+        return pending
+
+    async def _call(self, frame: Frame, hook: Callable[[Frame], None] | None) -> Frame:
+        pending = self._submit(frame, hook)
+        try:
+            if self._ready:
+                await self._transmit(pending)
+            return await asyncio.wait_for(pending.future, self._timeout)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no reply to {frame['t']!r} within {self._timeout}s"
+            ) from None
+        finally:
+            self._pending.pop(pending.frame["id"], None)
+
+    async def _transmit(self, pending: _Pending) -> None:
+        ws = self._ws
+        if ws is None or pending.gen == self._gen:
+            return
+        pending.gen = self._gen
+        try:
+            await ws.send(pending.data)
+        except ConnectionClosed:
+            pass  # the reader sees the loss; the resume re-sends what is safe
+
+    async def _fire(self, frame: Frame) -> None:
+        """Requests without a reply: dropped while reconnecting (they are ephemeral)."""
+        if self._final is not None:
+            raise self._final
+        data = self._encode(frame)
+        if self._ready and self._ws is not None:
+            try:
+                await self._ws.send(data)
+            except ConnectionClosed:
+                pass
+
+    def _encode(self, frame: Frame) -> str | bytes:
+        data = self._codec.encode(frame)
+        server = (self.welcome or {}).get("server") or {}
+        limit = server.get("max_frame", DEFAULT_MAX_FRAME)
+        if isinstance(limit, int) and Codec.size(data) > limit:
+            # The hub would close 1009 and a retry would loop: refuse it here.
+            raise OS1Error(f"frame of {Codec.size(data)} bytes exceeds max_frame {limit}")
+        return data
+
+    # -- internals: connection --------------------------------------------------------
+    async def _open(self) -> tuple[ClientConnection, Frame]:
+        ws, welcome = await open_session(
+            self.url, self._token, self._codec, self._header_auth, self._timeout
+        )
+        self._ws, self._gen = ws, self._gen + 1
+        self.welcome = welcome
+        me = welcome.get("me")
+        self.me = me if isinstance(me, dict) else None
+        return ws, welcome
+
+    async def _run(self, ws: ClientConnection) -> None:
+        """Supervisor: serve a connection, then reconnect while that is allowed."""
+        attempt = 0
+        try:
+            while True:
+                code, reason = await self._serve(ws, attempt)
+                self._ready, self._ws = False, None
+                if self._closing:
+                    return
+                if not (self._reconnect and is_reconnectable(code)):
+                    raise ConnectionClosedError(code, reason)
+                self._fail_unsafe(code, reason)
+                ws, attempt = await self._reopen(code, reason)
+        except ConnectionClosedError as exc:
+            self._finish(exc)
+        except Exception as exc:  # a bug must not leave waiters hanging until timeout
+            log.exception("client supervisor failed")
+            self._finish(ConnectionClosedError(None, f"client failure: {exc!r}"))
+
+    async def _serve(self, ws: ClientConnection, attempt: int) -> tuple[int | None, str]:
+        reader = asyncio.create_task(self._read(ws), name="os1-client-reader")
+        resume: asyncio.Task[None] | None = None
+        try:
+            if attempt:
+                resume = asyncio.create_task(self._resume(ws, attempt))
+                await asyncio.wait({reader, resume}, return_when=asyncio.FIRST_COMPLETED)
+            return await reader
+        finally:
+            for task in (resume, reader):
+                if task is not None:
+                    await _reap(task)
+
+    async def _read(self, ws: ClientConnection) -> tuple[int | None, str]:
+        try:
+            async for data in ws:
+                event = self._route(data)
+                if event is not None:
+                    await self._events.put(event)  # blocks when full: backpressure
+        except ConnectionClosed:
+            pass
+        return ws.close_code, ws.close_reason or ""
+
+    def _route(self, data: str | bytes) -> Frame | None:
+        """Resolve the waiter a reply answers; return what to deliver as an event."""
+        try:
+            frame = Codec.decode(data)
+        except DecodeError as exc:
+            log.warning("dropping frame from hub: %s", exc)
+            return None
+        rid = frame.get("re")
+        if rid is None:
+            if frame["t"] == "msg" and not self._state.accept_msg(frame):
+                return None  # already delivered before a reconnect
+            return frame
+        pending = self._pending.pop(rid, None) if isinstance(rid, int) else None
+        if pending is None or pending.future.done():
+            return None  # late reply to a request that timed out or was re-sent
+        if frame["t"] == "error":
+            pending.future.set_exception(RequestError(frame))
+        else:
+            if pending.hook is not None:
+                pending.hook(frame)  # before the frames that follow it (join replays)
+            pending.future.set_result(frame)
+        return None
+
+    async def _reopen(self, code: int | None, reason: str) -> tuple[ClientConnection, int]:
+        delays = backoff_delays(*self._backoff)
+        for attempt in itertools.count(1):
+            await self._events.put(
+                {"t": "reconnecting", "attempt": attempt, "code": code, "reason": reason}
+            )
+            await asyncio.sleep(next(delays))
+            try:
+                ws, _ = await self._open()
+                return ws, attempt
+            except RequestError as exc:  # credentials refused: retrying cannot help
+                fatal = CloseCode.FORBIDDEN if exc.code == "forbidden" else CloseCode.UNAUTHORIZED
+                raise ConnectionClosedError(fatal, exc.message) from exc
+            except (OSError, WebSocketException, TimeoutError) as exc:
+                code, reason = None, str(exc)
+                log.info("reconnect attempt %d failed: %s", attempt, exc)
+        raise AssertionError("unreachable")
+
+    async def _resume(self, ws: ClientConnection, attempt: int) -> None:
+        batch = [(f, self._submit(f, self._resume_hook(f))) for f in self._state.resume_frames()]
+        rooms: dict[str, Any] = {}
+        try:
+            for _, pending in batch:
+                await self._transmit(pending)
+            for frame, pending in batch:
+                rooms[frame["room"]] = await self._resumed(frame, pending)
+        except TimeoutError:
+            await ws.close(CloseCode.GOING_AWAY, "resume timed out")
+            return
+        finally:
+            for _, pending in batch:
+                self._pending.pop(pending.frame["id"], None)
+        self._ready = True
+        for pending in list(self._pending.values()):
+            if pending.future.done() or pending.gen == self._gen:
+                continue
+            await self._transmit(pending)
+        self.reconnects += 1
+        await self._events.put({"t": "reconnected", "attempt": attempt, "rooms": rooms})
+
+    async def _resumed(self, frame: Frame, pending: _Pending) -> dict[str, Any]:
+        try:
+            reply = await asyncio.wait_for(pending.future, self._timeout)
+        except RequestError as exc:  # e.g. the group is gone: stop resuming it
+            self._state.joined.pop(frame["room"], None)
+            self._state.watched.discard(frame["room"])
+            return {"error": exc.code}
+        return {k: reply[k] for k in ("seq", "replayed", "gap") if k in reply}
+
+    def _resume_hook(self, frame: Frame) -> Callable[[Frame], None]:
+        room = frame["room"]
+        if frame["t"] == "join":
+            since = frame.get("since")
+            return lambda r: self._state.on_joined(room, r, since, resume=True)
+        return lambda r: self._state.on_watching(room, r)
+
+    def _fail_unsafe(self, code: int | None, reason: str) -> None:
+        """Requests already sent that must not be repeated fail; the rest wait for resume."""
+        for rid, pending in list(self._pending.items()):
+            if pending.gen >= 0 and not pending.retryable:
+                del self._pending[rid]
+                if not pending.future.done():
+                    pending.future.set_exception(ConnectionLostError(code, reason))
+
+    def _finish(self, exc: ConnectionClosedError) -> None:
+        if self._final is not None:
+            return
+        self._final, self._ready = exc, False
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+        self._pending.clear()
+        if not self._events.full():
+            self._events.put_nowait(_END)
+
+
+async def _reap(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it, without swallowing our own cancellation."""
+    if not task.done():
+        task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.error("client task failed", exc_info=task.exception())

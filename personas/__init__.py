@@ -1,0 +1,1 @@
+"""OS1 personas: cards, workers, minds, memory and the collective."""

@@ -1,0 +1,3 @@
+"""OS1 hub server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""The aiohttp application of one hub node: /ws, health, readiness, metrics, pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server.config import Settings
+from server.engine.base import Engine
+from server.engine.memory import MemoryEngine
+from server.errors import CloseCode
+from server.hub import Hub
+from server.metrics import Metrics
+from server.ws import WsTransport
+
+SETTINGS = web.AppKey("settings", Settings)
+HUB = web.AppKey("hub", Hub)
+TRANSPORT = web.AppKey("transport", WsTransport)
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.redis_url:
+        from server.engine.redis import RedisEngine  # type: ignore[import-not-found,unused-ignore]
+
+        return RedisEngine(settings)  # type: ignore[no-any-return,unused-ignore]
+    return MemoryEngine(history=settings.history, cid_ttl=settings.cid_ttl)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> web.Application:
+    """A ready-to-run app; `settings` must have its secret and node filled in."""
+    if not settings.secret:
+        raise ValueError("settings.secret is empty: call Settings.with_defaults_filled() first")
+    app = web.Application(client_max_size=settings.max_frame)
+    metrics = Metrics()
+    transport = WsTransport(settings, metrics)
+    hub = Hub(settings, engine or make_engine(settings), metrics, transport.close)
+    transport.hub = hub
+    app[SETTINGS] = settings
+    app[HUB] = hub
+    app[TRANSPORT] = transport
+    app.cleanup_ctx.append(_engine_ctx)
+    app.on_shutdown.append(_drain)
+    app.router.add_get("/ws", transport.handle)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = app[HUB].engine
+    await engine.start()
+    yield
+    await engine.close()
+
+
+async def _drain(app: web.Application) -> None:
+    hub, transport = app[HUB], app[TRANSPORT]
+    hub.draining = True  # /ws now answers 503 and /readyz fails
+    for conn in list(transport.sockets):
+        transport.close(conn, CloseCode.GOING_AWAY, "server draining")
+    await transport.wait_closed(app[SETTINGS].drain_timeout)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    engine_ok = False
+    if not hub.draining:
+        try:
+            engine_ok = await hub.engine.ready()
+        except (ConnectionError, TimeoutError, OSError):
+            engine_ok = False
+    body = {"ready": engine_ok, "engine": hub.engine.name, "draining": hub.draining}
+    return web.json_response(body, status=200 if engine_ok else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[HUB].metrics.render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,75 @@
+"""The `os1` command: serve, token, chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from server import __version__, auth
+from server.config import ConfigError, Settings
+from server.logs import configure
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load(host=args.host, port=args.port).with_defaults_filled()
+    except (ConfigError, OSError) as e:
+        print(f"os1 serve: {e}", file=sys.stderr)
+        return 2
+    configure(settings.log_format)
+    from server.serve import print_banner, run
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional on some platforms
+        pass
+    asyncio.run(run(settings, on_ready=lambda base: print_banner(settings, base)))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load().with_defaults_filled()
+        token = auth.mint(settings.secret, sub=args.sub, role=args.role, name=args.name,
+                          ttl=args.ttl)
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"os1 token: {e}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="os1", description="OS1: personas that talk with people "
+                                "and with each other.")
+    p.add_argument("--version", action="version", version=f"os1 {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run a hub node")
+    s.add_argument("--host", help="address to bind (OS1_HOST, default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (OS1_PORT, default 8080; 0 picks a free one)")
+    s.set_defaults(func=_serve)
+    t = sub.add_parser("token", help="mint a signed token with the hub's secret")
+    t.add_argument("--role", required=True, choices=["human", "persona", "observer", "admin"])
+    t.add_argument("--sub", required=True, help="user or persona id")
+    t.add_argument("--name", help="display name (default: the id)")
+    t.add_argument("--ttl", type=float, default=86400.0, help="seconds until expiry (1 day)")
+    t.set_defaults(func=_token)
+    sub.add_parser("chat", help="chat with a persona in the terminal", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "chat":
+        from clients.chat import main as chat_main  # type: ignore[import-not-found,unused-ignore]
+
+        return int(chat_main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

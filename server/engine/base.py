@@ -1,0 +1,115 @@
+"""The engine contract: the store and the fan-out under the hub.
+
+An engine keeps each room's log (gapless seq, bounded retention, cid idempotency), room
+existence and members, presence, and carries live events to every node's listener.
+MemoryEngine is the embedded default; RedisEngine shares one store between hub nodes.
+The same test suite (tests/test_engine.py) runs over every implementation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Event = dict[str, Any]
+Listener = Callable[[str, Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The stored `msg` frame, and whether it was already there (a retried cid)."""
+
+    msg: Event
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Messages with seq > after (oldest first), what is retained, and the newest seq."""
+
+    msgs: list[Event]
+    first_retained: int  # lowest seq still stored (last + 1 when the room is empty)
+    last: int
+
+
+class Engine(ABC):
+    name: str = "engine"
+
+    def __init__(self) -> None:
+        self._listener: Listener | None = None
+
+    def set_listener(self, listener: Listener) -> None:
+        """Called with (room, event) for every live event of a subscribed channel."""
+        self._listener = listener
+
+    def _emit(self, room: str, event: Event) -> None:
+        if self._listener is not None:
+            self._listener(room, event)
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect; called once before use."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and background tasks."""
+
+    async def subscribe(self, channel: str) -> None:  # noqa: B027 - one node needs none
+        """Start receiving the events of `channel` (see server.channels)."""
+
+    async def unsubscribe(self, channel: str) -> None:  # noqa: B027
+        """Stop receiving `channel`."""
+
+    @abstractmethod
+    async def ready(self) -> bool:
+        """True when appends and live delivery work right now."""
+
+    @abstractmethod
+    async def append(self, room: str, msg: Event, *, sender: str, cid: str | None) -> Appended:
+        """Store `msg` (no seq/mid yet) atomically: cid check, next seq, retention, publish.
+
+        Raises Conflict when `cid` was used by `sender` in `room` for another text.
+        """
+
+    @abstractmethod
+    async def publish(self, room: str, event: Event) -> None:
+        """Deliver an ephemeral event (delta, typing, presence) to every node; not stored."""
+
+    @abstractmethod
+    async def read_after(self, room: str, after: int, limit: int) -> Page:
+        """Up to `limit` messages with seq > after, oldest first."""
+
+    @abstractmethod
+    async def read_before(self, room: str, before: int | None, limit: int) -> list[Event]:
+        """The `limit` newest messages with seq < before (all when None), oldest first."""
+
+    @abstractmethod
+    async def create_room(self, room: str) -> bool:
+        """Create a group/collective room; False when it existed already."""
+
+    @abstractmethod
+    async def room_exists(self, room: str) -> bool: ...
+
+    @abstractmethod
+    async def add_member(self, room: str, user: str) -> None: ...
+
+    @abstractmethod
+    async def remove_member(self, room: str, user: str) -> None: ...
+
+    @abstractmethod
+    async def is_member(self, room: str, user: str) -> bool: ...
+
+    @abstractmethod
+    async def members(self, room: str) -> list[str]: ...
+
+    @abstractmethod
+    async def presence_add(self, room: str, user: str, node: str) -> bool:
+        """Mark `user` present in `room` from `node`; True when newly present anywhere."""
+
+    @abstractmethod
+    async def presence_remove(self, room: str, user: str, node: str) -> bool:
+        """Unmark; True when `user` is now present nowhere."""
+
+    @abstractmethod
+    async def present(self, room: str) -> list[str]:
+        """Users present in `room` on any node."""

@@ -1,0 +1,397 @@
+"""The hub: sessions, rooms, permissions and routing on top of an engine.
+
+No sockets here: a Connection is a queue of frame bytes. The transport (server/app.py)
+feeds decoded frames in and closes connections the hub asks it to close.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from server import __version__
+from server.auth import Identity
+from server.config import Settings
+from server.connection import Connection
+from server.engine.base import Engine, Event
+from server.errors import BadRequest, CloseCode, Forbidden, HubError, NotFound, Unavailable
+from server.metrics import Metrics
+from server.permissions import Op, Role, allowed
+from server.protocol import requests as rq
+from server.protocol.codec import Format, encode, encode_frame, ws_frame
+from server.rooms import COLLECTIVE_ALL, COLLECTIVE_ANY, Kind, Room, parse_room, valid_id
+from server.routing import Routes, channels_for
+
+log = structlog.get_logger("os1.hub")
+
+CloseFn = Callable[[Connection, CloseCode, str], None]  # asks the transport to close
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Hub:
+    def __init__(self, settings: Settings, engine: Engine, metrics: Metrics, close: CloseFn) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.close_conn = close
+        self.routes: Routes[Connection] = Routes()
+        self.conns: set[Connection] = set()
+        self.draining = False
+        self._local: defaultdict[tuple[str, str], int] = defaultdict(int)  # (room, user) -> conns
+        self._channels: defaultdict[str, int] = defaultdict(int)
+        engine.set_listener(self.on_event)
+        metrics.connections = self._connection_counts
+        metrics.rooms = self.routes.count
+
+    def _connection_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {r.value: 0 for r in Role}
+        counts["pending"] = 0
+        for c in self.conns:
+            counts[c.identity.role.value if c.identity else "pending"] += 1
+        return counts
+
+    # ---- outgoing ---------------------------------------------------------------------
+
+    def reply(self, conn: Connection, frame: dict[str, Any]) -> None:
+        conn.push(encode_frame(frame, conn.fmt))
+        self.metrics.frames_out[frame["t"]] += 1
+
+    def error(self, conn: Connection, err: HubError, rid: rq.RequestId = None) -> None:
+        frame: dict[str, Any] = {"t": "error", "code": err.code.value, "message": err.message}
+        if rid is not None:
+            frame["re"] = rid
+        self.metrics.errors.labels(err.code.value).inc()
+        self.reply(conn, frame)
+
+    def on_event(self, room: str, event: Event) -> None:
+        """Engine listener: queue `event` to every local recipient, encoded once per format."""
+        t0 = time.perf_counter()
+        if event["t"] == "invited":
+            targets: Any = self.routes.inbox.get(event["persona"], ())
+        else:
+            targets = self.routes.targets(room)
+        frames: dict[Format, bytes] = {}
+        n = 0
+        for conn in targets:
+            if conn.joining and room in conn.joining:
+                conn.joining[room].append(event)
+                continue
+            data = frames.get(conn.fmt)
+            if data is None:
+                data = frames[conn.fmt] = ws_frame(encode(event, conn.fmt), conn.fmt)
+            conn.push(data)
+            n += 1
+        if n:
+            self.metrics.frames_out[event["t"]] += n
+            self.metrics.fanout.observe(time.perf_counter() - t0)
+
+    # ---- connection lifecycle ---------------------------------------------------------
+
+    def welcome(self, conn: Connection, identity: Identity, rid: rq.RequestId) -> dict[str, Any]:
+        conn.identity = identity
+        frame: dict[str, Any] = {
+            "t": "welcome",
+            "session": conn.id,
+            "me": identity.as_from(),
+            "server": {
+                "version": __version__,
+                "protocol": 1,
+                "node": self.settings.node,
+                "engine": self.engine.name,
+                "max_frame": self.settings.max_frame,
+                "max_text": self.settings.max_text,
+                "history": self.settings.history,
+                "rate": {"per_s": self.settings.rate_limit, "burst": self.settings.rate_burst},
+            },
+        }
+        if rid is not None:
+            frame["re"] = rid
+        return frame
+
+    async def attach(self, conn: Connection) -> None:
+        """After welcome: open the user's inbox (and collective:all for personas)."""
+        assert conn.identity is not None  # only called after welcome
+        ident = conn.identity
+        self.conns.add(conn)
+        if self.routes.add_inbox(ident.id, conn):
+            await self._sub(f"inbox:{ident.id}")
+        if ident.role is Role.PERSONA:
+            self.routes.personas.add(conn)
+            await self._sub("collective")
+            await self._present(COLLECTIVE_ALL, ident.id, conn, joined=True)
+
+    async def detach(self, conn: Connection) -> None:
+        conn.stop()
+        self.conns.discard(conn)
+        ident = conn.identity
+        if ident is None:
+            return
+        for room in list(conn.rooms):
+            await self._unsubscribe_room(conn, room)
+        for room in list(conn.watching):
+            await self._unwatch(conn, room)
+        if self.routes.remove_inbox(ident.id, conn):
+            await self._unsub(f"inbox:{ident.id}")
+        if ident.role is Role.PERSONA:
+            self.routes.personas.discard(conn)
+            await self._present(COLLECTIVE_ALL, ident.id, conn, joined=False)
+            await self._unsub("collective")
+
+    async def _sub(self, channel: str) -> None:
+        self._channels[channel] += 1
+        if self._channels[channel] == 1:
+            await self.engine.subscribe(channel)
+
+    async def _unsub(self, channel: str) -> None:
+        self._channels[channel] -= 1
+        if self._channels[channel] <= 0:
+            del self._channels[channel]
+            await self.engine.unsubscribe(channel)
+
+    async def _present(self, room: str, user: str, conn: Connection, *, joined: bool) -> None:
+        key = (room, user)
+        node = self.settings.node
+        if joined:
+            self._local[key] += 1
+            changed = self._local[key] == 1 and await self.engine.presence_add(room, user, node)
+        else:
+            self._local[key] -= 1
+            if self._local[key] > 0:
+                return
+            del self._local[key]
+            changed = await self.engine.presence_remove(room, user, node)
+        if changed:
+            event = {"t": "presence", "room": room, "joined": [user] if joined else [],
+                     "left": [] if joined else [user]}
+            await self.engine.publish(room, event)
+
+    # ---- requests ---------------------------------------------------------------------
+
+    async def handle(self, conn: Connection, req: rq.Request) -> None:
+        """Serve one request of a welcomed connection; HubError becomes an error frame."""
+        try:
+            match req:
+                case rq.Send():
+                    await self._send(conn, req)
+                case rq.Join():
+                    await self._join(conn, req)
+                case rq.Delta():
+                    await self._delta(conn, req)
+                case rq.Typing():
+                    await self._typing(conn, req)
+                case rq.History():
+                    await self._history(conn, req)
+                case rq.Leave():
+                    await self._leave(conn, req)
+                case rq.Invite():
+                    await self._invite(conn, req)
+                case rq.Watch():
+                    await self._watch(conn, req)
+                case rq.Unwatch():
+                    await self._unwatch_req(conn, req)
+                case rq.Ping():
+                    self.reply(conn, _re({"t": "pong", "ts": now_ms()}, req.id))
+                case rq.Hello():
+                    raise BadRequest("already authenticated: hello is only the first frame")
+        except HubError as err:
+            self.error(conn, err, req.id)
+        except (ConnectionError, TimeoutError, OSError) as err:
+            log.warning("engine_unavailable", error=repr(err))
+            self.error(conn, Unavailable("the store is unavailable; retry shortly"), req.id)
+
+    def _room(self, conn: Connection, raw: str) -> Room:
+        ident = conn.identity
+        assert ident is not None
+        return parse_room(raw, user=ident.id, role=ident.role.value)
+
+    async def _is_member(self, ident: Identity, room: Room) -> bool:
+        if room.kind is Kind.DM:
+            return ident.id == (room.persona if ident.role is Role.PERSONA else room.human) and (
+                ident.role in (Role.PERSONA, Role.HUMAN)
+            )
+        if room.id == COLLECTIVE_ALL:
+            return ident.role is Role.PERSONA
+        return await self.engine.is_member(room.id, ident.id)
+
+    async def _check(self, conn: Connection, op: Op, room: Room) -> None:
+        ident = conn.identity
+        assert ident is not None
+        member = await self._is_member(ident, room)
+        if not allowed(ident.role, op, room.kind, member=member):
+            if room.kind is not Kind.DM and not member and allowed(
+                ident.role, op, room.kind, member=True
+            ):
+                raise Forbidden(f"join {room.id} first: only members may {op.value} there")
+            raise Forbidden(f"a {ident.role.value} may not {op.value} in {room.id}")
+
+    async def _send(self, conn: Connection, req: rq.Send) -> None:
+        room = self._room(conn, req.room)
+        await self._check(conn, Op.SEND, room)
+        ident = conn.identity
+        assert ident is not None
+        msg: dict[str, Any] = {"t": "msg", "room": room.id, "from": ident.as_from(),
+                               "text": req.text, "ts": now_ms()}
+        for key in ("cid", "reply_to", "stream", "meta"):
+            value = getattr(req, key)
+            if value is not None:
+                msg[key] = value
+        done = await self.engine.append(room.id, msg, sender=ident.id, cid=req.cid)
+        ack = {"t": "ack", "room": room.id, "seq": done.msg["seq"], "mid": done.msg["mid"]}
+        if done.duplicate:
+            ack["duplicate"] = True
+        self.reply(conn, _re(ack, req.id))
+
+    async def _delta(self, conn: Connection, req: rq.Delta) -> None:
+        room = self._room(conn, req.room)
+        await self._check(conn, Op.DELTA, room)
+        assert conn.identity is not None
+        event = {"t": "delta", "room": room.id, "stream": req.stream,
+                 "from": conn.identity.as_from(), "text": req.text}
+        await self.engine.publish(room.id, event)
+
+    async def _typing(self, conn: Connection, req: rq.Typing) -> None:
+        room = self._room(conn, req.room)
+        await self._check(conn, Op.TYPING, room)
+        assert conn.identity is not None
+        await self.engine.publish(room.id, {"t": "typing", "room": room.id,
+                                            "from": conn.identity.as_from()})
+
+    async def _history(self, conn: Connection, req: rq.History) -> None:
+        room = self._room(conn, req.room)
+        await self._check(conn, Op.HISTORY, room)
+        msgs = await self.engine.read_before(room.id, req.before, req.limit)
+        self.reply(conn, _re({"t": "history", "room": room.id, "msgs": msgs}, req.id))
+
+    async def _ensure_room(self, conn: Connection, room: Room, create: bool) -> None:
+        if room.kind is Kind.DM or room.id == COLLECTIVE_ALL:
+            return
+        if await self.engine.room_exists(room.id):
+            return
+        if not create:
+            raise NotFound(f"{room.id} does not exist; join with create:true to create it")
+        await self._check(conn, Op.CREATE, room)
+        if await self.engine.create_room(room.id):
+            log.info("room_created", room=room.id)
+
+    async def _join(self, conn: Connection, req: rq.Join) -> None:
+        room = self._room(conn, req.room)
+        ident = conn.identity
+        assert ident is not None
+        await self._check(conn, Op.JOIN, room)
+        await self._ensure_room(conn, room, req.create)
+        if room.kind is not Kind.DM and room.id != COLLECTIVE_ALL:
+            await self.engine.add_member(room.id, ident.id)
+        # Live events that arrive while the replay is read are held, then sent after it.
+        conn.joining[room.id] = []
+        try:
+            fresh = room.id not in conn.rooms
+            if fresh:
+                conn.rooms.add(room.id)
+                if self.routes.join(room.id, conn):
+                    for ch in channels_for(room.id):
+                        await self._sub(ch)
+            page = await self._replay_page(room.id, req.since)
+            members = await self._members(room)
+            replayed = page.msgs if page else []
+            last = page.last if page else await self._last_seq(room.id)
+            gap = bool(page) and req.since is not None and req.since + 1 < page.first_retained \
+                and page.last > req.since
+            self.reply(conn, _re({"t": "joined", "room": room.id, "seq": last, "members": members,
+                                  "replayed": len(replayed), "gap": gap}, req.id))
+            for m in replayed:
+                conn.push(encode_frame(m, conn.fmt))
+            self.metrics.frames_out["msg"] += len(replayed)
+        finally:
+            held = conn.joining.pop(room.id, [])
+        top = replayed[-1]["seq"] if replayed else (req.since or 0)
+        for event in held:
+            if event["t"] != "msg" or event["seq"] > top:
+                conn.push(encode_frame(event, conn.fmt))
+        if fresh:
+            await self._present(room.id, ident.id, conn, joined=True)
+
+    async def _replay_page(self, room: str, since: int | None) -> Any:
+        if since is None:
+            return None
+        return await self.engine.read_after(room, since, self.settings.history)
+
+    async def _last_seq(self, room: str) -> int:
+        return (await self.engine.read_after(room, 1 << 62, 1)).last
+
+    async def _members(self, room: Room) -> list[str]:
+        if room.kind is Kind.DM:
+            return [room.persona, room.human]
+        if room.id == COLLECTIVE_ALL:
+            return await self.engine.present(room.id)
+        return await self.engine.members(room.id)
+
+    async def _unsubscribe_room(self, conn: Connection, room: str) -> None:
+        conn.rooms.discard(room)
+        if self.routes.leave(room, conn):
+            for ch in channels_for(room):
+                await self._unsub(ch)
+        assert conn.identity is not None
+        await self._present(room, conn.identity.id, conn, joined=False)
+
+    async def _leave(self, conn: Connection, req: rq.Leave) -> None:
+        room = self._room(conn, req.room)
+        await self._check(conn, Op.LEAVE, room)
+        assert conn.identity is not None
+        if room.id in conn.rooms:
+            await self._unsubscribe_room(conn, room.id)
+        if room.kind is not Kind.DM and room.id != COLLECTIVE_ALL:
+            await self.engine.remove_member(room.id, conn.identity.id)
+        self.reply(conn, _re({"t": "left", "room": room.id}, req.id))
+
+    async def _invite(self, conn: Connection, req: rq.Invite) -> None:
+        room = self._room(conn, req.room)
+        if room.kind is Kind.DM:
+            raise Forbidden("dm rooms are private: invite works in group and collective rooms")
+        await self._check(conn, Op.INVITE, room)
+        if not valid_id(req.persona):
+            raise BadRequest("'persona' must be a persona id")
+        await self.engine.add_member(room.id, req.persona)
+        assert conn.identity is not None
+        await self.engine.publish(room.id, {"t": "invited", "room": room.id,
+                                            "persona": req.persona, "by": conn.identity.as_from()})
+        self.reply(conn, _re({"t": "ok", "room": room.id, "persona": req.persona}, req.id))
+
+    async def _watch(self, conn: Connection, req: rq.Watch) -> None:
+        ident = conn.identity
+        assert ident is not None
+        if req.room == COLLECTIVE_ANY:
+            if ident.role not in (Role.OBSERVER, Role.ADMIN):
+                raise Forbidden(f"a {ident.role.value} may not watch the collective")
+            target = COLLECTIVE_ANY
+        else:
+            room = self._room(conn, req.room)
+            await self._check(conn, Op.WATCH, room)
+            target = room.id
+        if target not in conn.watching:
+            conn.watching.add(target)
+            self.routes.watch(target, conn)
+            await self._sub("collective")
+        self.reply(conn, _re({"t": "watching", "room": target}, req.id))
+
+    async def _unwatch(self, conn: Connection, target: str) -> None:
+        if target in conn.watching:
+            conn.watching.discard(target)
+            self.routes.unwatch(target, conn)
+            await self._unsub("collective")
+
+    async def _unwatch_req(self, conn: Connection, req: rq.Unwatch) -> None:
+        await self._unwatch(conn, req.room)
+        self.reply(conn, _re({"t": "unwatched", "room": req.room}, req.id))
+
+
+def _re(frame: dict[str, Any], rid: rq.RequestId) -> dict[str, Any]:
+    if rid is not None:
+        frame["re"] = rid
+    return frame

@@ -1,0 +1,105 @@
+"""Who on this node receives an event of a room: the local routing table. Pure, no I/O.
+
+A connection receives a room's events when it joined the room, when the room is its
+user's dm (the inbox on both sides), when it watches the room or `collective:*`, or —
+for `collective:all` — when it is a persona.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+from server.rooms import COLLECTIVE_ALL
+
+C = TypeVar("C", bound=Hashable)
+_EMPTY: frozenset[object] = frozenset()
+
+
+def channels_for(room: str) -> list[str]:
+    """Engine channels a room's events travel on (what a node subscribes to)."""
+    kind, _, rest = room.partition(":")
+    if kind == "dm":
+        persona, _, human = rest.partition(":")
+        return [f"inbox:{persona}", f"inbox:{human}"]
+    if kind == "collective":
+        return ["collective"]
+    return [f"room:{room}"]
+
+
+class Routes(Generic[C]):
+    def __init__(self) -> None:
+        self.joined: dict[str, set[C]] = {}
+        self.inbox: dict[str, set[C]] = {}
+        self.watchers: dict[str, set[C]] = {}
+        self.watch_all: set[C] = set()
+        self.personas: set[C] = set()
+
+    @staticmethod
+    def _add(table: dict[str, set[C]], key: str, conn: C) -> bool:
+        """Add; True when `key` had no connection before (a channel to subscribe)."""
+        conns = table.get(key)
+        if conns is None:
+            table[key] = {conn}
+            return True
+        conns.add(conn)
+        return False
+
+    @staticmethod
+    def _remove(table: dict[str, set[C]], key: str, conn: C) -> bool:
+        """Remove; True when `key` has no connection left."""
+        conns = table.get(key)
+        if conns is None:
+            return False
+        conns.discard(conn)
+        if conns:
+            return False
+        del table[key]
+        return True
+
+    def join(self, room: str, conn: C) -> bool:
+        return self._add(self.joined, room, conn)
+
+    def leave(self, room: str, conn: C) -> bool:
+        return self._remove(self.joined, room, conn)
+
+    def add_inbox(self, user: str, conn: C) -> bool:
+        return self._add(self.inbox, user, conn)
+
+    def remove_inbox(self, user: str, conn: C) -> bool:
+        return self._remove(self.inbox, user, conn)
+
+    def watch(self, room: str, conn: C) -> bool:
+        if room == "collective:*":
+            self.watch_all.add(conn)
+            return False
+        return self._add(self.watchers, room, conn)
+
+    def unwatch(self, room: str, conn: C) -> bool:
+        if room == "collective:*":
+            self.watch_all.discard(conn)
+            return False
+        return self._remove(self.watchers, room, conn)
+
+    def targets(self, room: str) -> Iterable[C]:
+        """Every local connection for an event of `room`, each once."""
+        joined = self.joined.get(room)
+        kind = room[: room.find(":")]
+        if kind == "dm":
+            _, persona, human = room.split(":", 2)
+            extra = [self.inbox.get(persona), self.inbox.get(human)]
+        elif kind == "collective":
+            extra = [self.watchers.get(room), self.watch_all]
+            if room == COLLECTIVE_ALL:
+                extra.append(self.personas)
+        else:
+            return joined or _EMPTY  # type: ignore[return-value]
+        groups = [g for g in (joined, *extra) if g]
+        if not groups:
+            return _EMPTY  # type: ignore[return-value]
+        if len(groups) == 1:
+            return groups[0]
+        return set().union(*groups)
+
+    def count(self) -> int:
+        return len(self.joined)

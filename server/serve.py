@@ -1,0 +1,76 @@
+"""Run one hub node until SIGTERM/SIGINT, then drain: stop accepting, close clients with
+1001, flush, exit — all within the drain timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import signal
+import sys
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+
+from server import auth
+from server.app import create_app
+from server.config import Settings
+from server.rooms import ID_RE
+
+log = structlog.get_logger("os1.serve")
+
+LINK_TTL = 30 * 86400
+
+
+def _local_user() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "you"
+    clean = "".join(ch for ch in name if ch.isalnum() or ch in "_.-")[:64]
+    return clean if clean and ID_RE.fullmatch(clean) else "you"
+
+
+def links(settings: Settings, base: str) -> dict[str, str]:
+    """Ready-to-use links for a person and an observer (like Jupyter's token URL)."""
+    me = _local_user()
+    human = auth.mint(settings.secret, sub=me, role="human", name=me.capitalize(), ttl=LINK_TTL)
+    observer = auth.mint(settings.secret, sub="dashboard", role="observer", name="Dashboard",
+                         ttl=LINK_TTL)
+    return {"chat": f"{base}/?token={human}", "dashboard": f"{base}/dashboard?token={observer}"}
+
+
+async def run(settings: Settings, *, on_ready: Callable[[str], None] | None = None) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.drain_timeout,
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening", url=base, node=settings.node, engine=app["hub"].engine.name
+             if "hub" in app else None)
+    if on_ready is not None:
+        on_ready(base)
+    try:
+        await stop.wait()
+    finally:
+        log.info("draining")
+        await runner.cleanup()
+        log.info("stopped")
+
+
+def print_banner(settings: Settings, base: str) -> None:
+    urls = links(settings, base)
+    print(
+        f"\nOS1 hub on {base}  (websocket: {base.replace('http', 'ws', 1)}/ws)\n"
+        f"  chat:      {urls['chat']}\n"
+        f"  dashboard: {urls['dashboard']}\n"
+        f"  secret kept in {settings.data_dir} (set OS1_SECRET to use your own)\n",
+        file=sys.stdout, flush=True,
+    )
