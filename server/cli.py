@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import fields
 
 from server import __version__, auth
 from server.config import ConfigError, Settings
@@ -13,7 +14,8 @@ from server.logs import configure
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.load(host=args.host, port=args.port).with_defaults_filled()
+        flags = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
+        settings = Settings.load(**flags).with_defaults_filled()
     except (ConfigError, OSError) as e:
         print(f"os1 serve: {e}", file=sys.stderr)
         return 2
@@ -48,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"os1 {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run a hub node")
-    s.add_argument("--host", help="address to bind (OS1_HOST, default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="port (OS1_PORT, default 8080; 0 picks a free one)")
+    for f in fields(Settings):
+        if f.name != "secret":  # a secret on the command line shows in `ps`: env only
+            s.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar="V",
+                           help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})")
     s.set_defaults(func=_serve)
     t = sub.add_parser("token", help="mint a signed token with the hub's secret")
     t.add_argument("--role", required=True, choices=["human", "persona", "observer", "admin"])

@@ -47,28 +47,60 @@ def _port(v: str) -> int:
     return n
 
 
+def setting(default: Any, env: str, parse: Callable[[str], Any], help: str) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse, "help": help})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of a hub node. `env` names the environment variable of each."""
 
-    host: str = field(default="127.0.0.1", metadata={"env": "OS1_HOST", "parse": str})
-    port: int = field(default=8080, metadata={"env": "OS1_PORT", "parse": _port})
-    secret: str = field(default="", metadata={"env": "OS1_SECRET", "parse": str})
-    data_dir: str = field(default="", metadata={"env": "OS1_DATA_DIR", "parse": str})
-    redis_url: str = field(default="", metadata={"env": "OS1_REDIS_URL", "parse": str})
-    log_format: str = field(default="console", metadata={"env": "OS1_LOG_FORMAT", "parse": _log_format})
-    node: str = field(default="", metadata={"env": "OS1_NODE", "parse": str})
-    max_frame: int = field(default=65536, metadata={"env": "OS1_MAX_FRAME", "parse": _pos_int})
-    max_text: int = field(default=16384, metadata={"env": "OS1_MAX_TEXT", "parse": _pos_int})
-    rate_limit: float = field(default=50.0, metadata={"env": "OS1_RATE_LIMIT", "parse": _pos_float})
-    rate_burst: int = field(default=100, metadata={"env": "OS1_RATE_BURST", "parse": _pos_int})
-    rate_strikes: int = field(default=20, metadata={"env": "OS1_RATE_STRIKES", "parse": _pos_int})
-    rate_window: float = field(default=10.0, metadata={"env": "OS1_RATE_WINDOW", "parse": _pos_float})
-    send_queue: int = field(default=4096, metadata={"env": "OS1_SEND_QUEUE", "parse": _pos_int})
-    history: int = field(default=1000, metadata={"env": "OS1_HISTORY", "parse": _pos_int})
-    hello_timeout: float = field(default=10.0, metadata={"env": "OS1_HELLO_TIMEOUT", "parse": _pos_float})
-    cid_ttl: float = field(default=600.0, metadata={"env": "OS1_CID_TTL", "parse": _pos_float})
-    drain_timeout: float = field(default=5.0, metadata={"env": "OS1_DRAIN_TIMEOUT", "parse": _pos_float})
+    host: str = setting("127.0.0.1", "OS1_HOST", str, "address to bind")
+    port: int = setting(8080, "OS1_PORT", _port, "port to listen on; 0 picks a free one")
+    secret: str = setting(
+        "", "OS1_SECRET", str, "JWT signing secret; created and kept in the data dir when unset"
+    )
+    data_dir: str = setting(
+        "", "OS1_DATA_DIR", str, "where the generated secret is kept (default: the per-user data dir)"
+    )
+    redis_url: str = setting(
+        "",
+        "OS1_REDIS_URL",
+        str,
+        "redis://… to share state between hub nodes (default: embedded memory engine)",
+    )
+    log_format: str = setting("console", "OS1_LOG_FORMAT", _log_format, "json or console")
+    node: str = setting("", "OS1_NODE", str, "this node's name in welcome frames and logs (default host-pid)")
+    max_frame: int = setting(
+        65536, "OS1_MAX_FRAME", _pos_int, "largest frame accepted, bytes (above: close 1009)"
+    )
+    max_text: int = setting(
+        16384, "OS1_MAX_TEXT", _pos_int, "longest message text, characters (above: error too_large)"
+    )
+    rate_limit: float = setting(
+        50.0, "OS1_RATE_LIMIT", _pos_float, "frames per second per connection (token bucket rate)"
+    )
+    rate_burst: int = setting(100, "OS1_RATE_BURST", _pos_int, "token bucket size per connection")
+    rate_strikes: int = setting(
+        20, "OS1_RATE_STRIKES", _pos_int, "rate_limited errors within the window before close 4029"
+    )
+    rate_window: float = setting(10.0, "OS1_RATE_WINDOW", _pos_float, "seconds of the strike window")
+    send_queue: int = setting(
+        4096, "OS1_SEND_QUEUE", _pos_int, "frames queued to one slow reader before close 4008"
+    )
+    history: int = setting(1000, "OS1_HISTORY", _pos_int, "messages retained per room")
+    hello_timeout: float = setting(
+        10.0, "OS1_HELLO_TIMEOUT", _pos_float, "seconds to send hello after the upgrade (then close 4001)"
+    )
+    cid_ttl: float = setting(
+        600.0, "OS1_CID_TTL", _pos_float, "seconds a cid is remembered for idempotent retries"
+    )
+    drain_timeout: float = setting(
+        5.0,
+        "OS1_DRAIN_TIMEOUT",
+        _pos_float,
+        "seconds to drain on SIGTERM before remaining sockets are dropped",
+    )
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -116,7 +148,4 @@ def load_or_create_secret(data_dir: Path) -> str:
 
 def settings_table() -> list[tuple[str, str, str]]:
     """(env var, flag, default) of every setting — the README table is checked against this."""
-    return [
-        (f.metadata["env"], "--" + f.name.replace("_", "-"), repr(f.default))
-        for f in fields(Settings)
-    ]
+    return [(f.metadata["env"], "--" + f.name.replace("_", "-"), repr(f.default)) for f in fields(Settings)]

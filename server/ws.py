@@ -66,6 +66,15 @@ class WsTransport:
         except (TimeoutError, ConnectionError, RuntimeError):
             conn.abort()
 
+    async def close_and_wait(self, conn: Connection, code: CloseCode, reason: str) -> None:
+        """close() from the connection's own handler, which must not return before the
+        queued frames and the close frame are out (else aiohttp closes with 1000 and the
+        frames are dropped)."""
+        self.close(conn, code, reason)
+        task = self._closing.get(conn)
+        if task is not None:
+            await task
+
     def on_overflow(self, conn: Connection) -> None:
         self.metrics.queue_drops.inc()
         self.close(conn, CloseCode.TOO_SLOW, "too slow to read: send queue full")
@@ -112,7 +121,7 @@ class WsTransport:
             await self._session(hub, conn, ws, identity)
         except Exception:
             log.exception("connection_failed")
-            self.close(conn, CloseCode.INTERNAL_ERROR, "internal error")
+            await self.close_and_wait(conn, CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             await hub.detach(conn)
             del self.sockets[conn]
@@ -174,7 +183,7 @@ class WsTransport:
             err = Unauthorized(f"bad hello: {e.message}")
         log.info("unauthorized", reason=err.message)
         hub.error(conn, err, rid)
-        self.close(conn, CloseCode.UNAUTHORIZED, "unauthorized")
+        await self.close_and_wait(conn, CloseCode.UNAUTHORIZED, "unauthorized")
         return None, None
 
     def _decode(self, msg: Any) -> dict[str, Any] | None:
@@ -202,7 +211,7 @@ class WsTransport:
                 if not conn.limiter.take(now):
                     if conn.strikes.add(now):
                         hub.error(conn, RateLimited("rate limit exceeded repeatedly"), rid)
-                        self.close(conn, CloseCode.RATE_LIMITED, "rate limited")
+                        await self.close_and_wait(conn, CloseCode.RATE_LIMITED, "rate limited")
                         break
                     raise RateLimited(f"slow down: at most {s.rate_limit:g} frames/s")
                 req = rq.parse_request(frame, max_text=s.max_text)
