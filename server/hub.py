@@ -73,8 +73,12 @@ class Hub:
     def on_event(self, room: str, event: Event) -> None:
         """Engine listener: queue `event` to every local recipient, encoded once per format."""
         t0 = time.perf_counter()
-        if event["t"] == "invited":
-            targets: Any = self.routes.inbox.get(event["persona"], ())
+        if room.startswith("user:"):
+            targets: Any = self.routes.inbox.get(room[5:], ())
+            if event["t"] == "revoked":
+                for conn in list(targets):
+                    self.close_conn(conn, CloseCode.FORBIDDEN, "token revoked")
+                return
         else:
             targets = self.routes.targets(room)
         frames: dict[Format, bytes] = {}
@@ -359,8 +363,8 @@ class Hub:
             raise BadRequest("'persona' must be a persona id")
         await self.engine.add_member(room.id, req.persona)
         assert conn.identity is not None
-        await self.engine.publish(room.id, {"t": "invited", "room": room.id,
-                                            "persona": req.persona, "by": conn.identity.as_from()})
+        invited = {"t": "invited", "room": room.id, "by": conn.identity.as_from()}
+        await self.engine.notify(req.persona, invited)
         self.reply(conn, _re({"t": "ok", "room": room.id, "persona": req.persona}, req.id))
 
     async def _watch(self, conn: Connection, req: rq.Watch) -> None:

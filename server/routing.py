@@ -17,7 +17,11 @@ _EMPTY: frozenset[object] = frozenset()
 
 
 def channels_for(room: str) -> list[str]:
-    """Engine channels a room's events travel on (what a node subscribes to)."""
+    """Engine channels whose subscription brings a room's events to a node.
+
+    `inbox:<user>` covers every dm room of that user (either side) and events sent to the
+    user itself (engine.notify); `collective` covers every collective room.
+    """
     kind, _, rest = room.partition(":")
     if kind == "dm":
         persona, _, human = rest.partition(":")

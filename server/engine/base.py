@@ -76,6 +76,10 @@ class Engine(ABC):
         """Deliver an ephemeral event (delta, typing, presence) to every node; not stored."""
 
     @abstractmethod
+    async def notify(self, user: str, event: Event) -> None:
+        """Deliver an event to `user`'s connections on every node (listener room: user:<id>)."""
+
+    @abstractmethod
     async def read_after(self, room: str, after: int, limit: int) -> Page:
         """Up to `limit` messages with seq > after, oldest first."""
 

@@ -90,6 +90,9 @@ class MemoryEngine(Engine):
     async def publish(self, room: str, event: Event) -> None:
         self._emit(room, event)
 
+    async def notify(self, user: str, event: Event) -> None:
+        self._emit(f"user:{user}", event)
+
     async def read_after(self, room: str, after: int, limit: int) -> Page:
         log = self._logs.get(room)
         if log is None or not log.msgs:
