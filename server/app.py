@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from server import api
+from server.appkeys import HUB, SETTINGS, TRANSPORT
 from server.config import Settings
 from server.engine.base import Engine
 from server.engine.memory import MemoryEngine
@@ -14,9 +17,7 @@ from server.hub import Hub
 from server.metrics import Metrics
 from server.ws import WsTransport
 
-SETTINGS = web.AppKey("settings", Settings)
-HUB = web.AppKey("hub", Hub)
-TRANSPORT = web.AppKey("transport", WsTransport)
+__all__ = ["HUB", "SETTINGS", "TRANSPORT", "create_app", "make_engine"]
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -31,7 +32,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     """A ready-to-run app; `settings` must have its secret and node filled in."""
     if not settings.secret:
         raise ValueError("settings.secret is empty: call Settings.with_defaults_filled() first")
-    app = web.Application(client_max_size=settings.max_frame)
+    app = web.Application(client_max_size=settings.max_frame, middlewares=[json_errors])
     metrics = Metrics()
     transport = WsTransport(settings, metrics)
     hub = Hub(settings, engine or make_engine(settings), metrics, transport.close)
@@ -45,7 +46,27 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    api.register(app)
     return app
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every HTTP error answers with a JSON body: {"error": code, "message": why}."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+        message = (exc.text or exc.reason).removeprefix(f"{exc.status}: ").strip()
+        return web.json_response({"error": code, "message": message}, status=exc.status,
+                                 headers={k: v for k, v in exc.headers.items()
+                                          if k.lower() == "allow"})
+
+
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "bad_request",
+               413: "too_large", 429: "rate_limited", 503: "unavailable"}
 
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:

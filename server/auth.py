@@ -21,6 +21,7 @@ class Identity:
     id: str
     role: Role
     name: str
+    iat: int = 0  # issued-at (s); revocation drops tokens issued up to a given second
 
     def as_from(self) -> dict[str, str]:
         return {"id": self.id, "role": self.role.value, "name": self.name}
@@ -56,4 +57,5 @@ def verify(secret: str, token: object) -> Identity:
         raise Unauthorized("token 'role' must be human, persona, observer or admin") from None
     if not isinstance(name, str) or not name or len(name) > 100:
         raise Unauthorized("token 'name' must be a string of at most 100 characters")
-    return Identity(str(sub), role_v, name)
+    iat = claims.get("iat", 0)
+    return Identity(str(sub), role_v, name, iat if isinstance(iat, int) else 0)

@@ -18,7 +18,15 @@ from server.auth import Identity
 from server.config import Settings
 from server.connection import Connection
 from server.engine.base import Engine, Event
-from server.errors import BadRequest, CloseCode, Forbidden, HubError, NotFound, Unavailable
+from server.errors import (
+    BadRequest,
+    CloseCode,
+    Forbidden,
+    HubError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from server.metrics import Metrics
 from server.permissions import Op, Role, allowed
 from server.protocol import requests as rq
@@ -118,6 +126,18 @@ class Hub:
         if rid is not None:
             frame["re"] = rid
         return frame
+
+    async def check_revoked(self, identity: Identity) -> None:
+        if identity.iat <= await self.engine.revoked_upto(identity.id):
+            raise Unauthorized("token revoked")
+
+    async def revoke(self, user: str) -> int:
+        """Revoke every token of `user` issued so far; its open connections close with 4003."""
+        upto = int(time.time())
+        await self.engine.revoke(user, upto)
+        await self.engine.notify(user, {"t": "revoked"})
+        log.info("revoked", revoked_user=user)
+        return upto
 
     async def attach(self, conn: Connection) -> None:
         """After welcome: open the user's inbox (and collective:all for personas)."""

@@ -105,6 +105,7 @@ class WsTransport:
                 if scheme.lower() != "bearer":
                     raise Unauthorized("Authorization must be 'Bearer <token>'")
                 identity = auth.verify(self.settings.secret, token.strip())
+                await hub.check_revoked(identity)
             except Unauthorized as e:
                 return web.json_response({"error": "unauthorized", "message": e.message},
                                          status=401)
@@ -174,7 +175,9 @@ class WsTransport:
                 raise Unauthorized("the first frame must be hello with a token")
             req = rq.parse_request(frame, max_text=self.settings.max_text)
             token = req.token if isinstance(req, rq.Hello) else None
-            return auth.verify(self.settings.secret, token), rid
+            identity = auth.verify(self.settings.secret, token)
+            await hub.check_revoked(identity)
+            return identity, rid
         except TimeoutError:
             err: HubError = Unauthorized(f"no hello within {self.settings.hello_timeout:g} s")
         except Unauthorized as e:

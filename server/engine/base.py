@@ -117,3 +117,11 @@ class Engine(ABC):
     @abstractmethod
     async def present(self, room: str) -> list[str]:
         """Users present in `room` on any node."""
+
+    @abstractmethod
+    async def revoke(self, user: str, upto: int) -> None:
+        """Tokens of `user` issued at or before `upto` (epoch seconds) are no longer valid."""
+
+    @abstractmethod
+    async def revoked_upto(self, user: str) -> int:
+        """The latest revocation second of `user`, 0 when never revoked."""

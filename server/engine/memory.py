@@ -44,6 +44,7 @@ class MemoryEngine(Engine):
         self._rooms: set[str] = set()
         self._members: dict[str, set[str]] = {}
         self._presence: dict[str, dict[str, set[str]]] = {}
+        self._revoked: dict[str, int] = {}
 
     def _log(self, room: str) -> _Log:
         log = self._logs.get(room)
@@ -154,3 +155,9 @@ class MemoryEngine(Engine):
 
     async def present(self, room: str) -> list[str]:
         return sorted(self._presence.get(room, ()))
+
+    async def revoke(self, user: str, upto: int) -> None:
+        self._revoked[user] = max(upto, self._revoked.get(user, 0))
+
+    async def revoked_upto(self, user: str) -> int:
+        return self._revoked.get(user, 0)
