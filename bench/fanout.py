@@ -26,13 +26,15 @@ from pathlib import Path
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rawws import RawClient, connect, now_us  # noqa: E402
+from rawws import RawClient, connect, now_us
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + "y" * 40
 
 
-def start_hub(args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str, int]:
+def start_hub(
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, int]:
     env = dict(os.environ, OS1_SECRET=SECRET, OS1_DATA_DIR=tempfile.mkdtemp(), OS1_LOG_FORMAT="json",
                OS1_RATE_LIMIT="1000000", OS1_RATE_BURST="1000000", OS1_SEND_QUEUE="100000",
                **(extra_env or {}))
@@ -79,7 +81,7 @@ async def open_clients(host: str, port: int, n: int, room: str, sample: int,
             for i in range(batch, min(n, batch + 100))
         ))
         clients.extend(made)
-    for i, c in enumerate(clients):
+    for c in clients:
         c.send({"t": "join", "id": "j", "room": room, "create": True})
     for c in clients:
         await c.request({"t": "ping", "id": "sync"})
@@ -95,7 +97,6 @@ async def fanout(args: argparse.Namespace, host: str, port: int, pid: int) -> di
     sender = await connect(host, port, token("sender"))
     await sender.request({"t": "join", "id": "j", "room": room})
     sender.decode = True
-    acks = asyncio.Queue[dict]()
     payload = "x" * args.size
     sent = 0
 
@@ -143,7 +144,10 @@ async def fanout(args: argparse.Namespace, host: str, port: int, pid: int) -> di
     await asyncio.sleep(1.0)
     drainer.cancel()
     lat.sort()
-    q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000 if lat else None)
+
+    def q(p: float) -> float | None:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] / 1000 if lat else None
+
     return {
         "mode": args.mode, "subs": args.subs, "size": args.size, "seconds": round(elapsed, 2),
         "msgs_per_s": round((sent - sent0) / elapsed), "deliveries_per_s": round(delivered / elapsed),
@@ -192,7 +196,7 @@ def main() -> None:
     p.add_argument("--client-cpu", type=int, default=1)
     args = p.parse_args()
     os.sched_setaffinity(0, {args.client_cpu})
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     uvloop.install()
     print(json.dumps(asyncio.run(main_async(args))))

@@ -109,9 +109,9 @@ class RawClient(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(client_frame(orjson.dumps(frame)))
 
-    async def request(self, frame: dict, timeout: float = 30) -> dict:
+    async def request(self, frame: dict, wait: float = 30) -> dict:
         self.send(frame)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while True:
                 reply = await self.replies.get()
                 if reply.get("re") == frame.get("id"):

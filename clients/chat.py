@@ -19,7 +19,7 @@ from typing import TextIO
 from clients.errors import ConnectionClosedError, OS1Error, RequestError
 from clients.render import ChatRenderer
 from clients.sdk import Client
-from clients.wire import Frame
+from clients.wire import FATAL_CLOSE_CODES, Frame
 
 DEFAULT_URL = "ws://127.0.0.1:8080/ws"
 MINT_HINT = "mint one with: os1 token --role human --sub YOU"
@@ -149,7 +149,7 @@ class ChatSession:
             self.write(self.renderer.render(event))
             if event.get("room") == self.room:
                 self._activity.set()
-                if event.get("t") == "msg" and not self.renderer._is_own(event):
+                if event.get("t") == "msg" and not self.renderer.is_own(event):
                     self.replies += 1
 
     async def _wait_for_replies(self) -> None:
@@ -161,9 +161,7 @@ class ChatSession:
                 await asyncio.wait_for(self._activity.wait(), self.grace)
             except TimeoutError:
                 break
-        self.write(self.renderer.render({"t": "eof"}))  # closes an open line, if any
-        if self.renderer.streaming:
-            self.write("\n")
+        self.write(self.renderer.finish())
 
     def _closed(self, events: asyncio.Task[None]) -> int:
         closed = self.client.closed
@@ -172,7 +170,7 @@ class ChatSession:
         else:
             reason = f"{closed.reason or 'closed'} (code {closed.code})"
         self.write(self.renderer.render({"t": "error", "code": "disconnected", "message": reason}))
-        if isinstance(closed, ConnectionClosedError) and closed.code in (4001, 4003):
+        if isinstance(closed, ConnectionClosedError) and closed.code in FATAL_CLOSE_CODES:
             print(f"os1 chat: {MINT_HINT}", file=sys.stderr)
         return 1
 

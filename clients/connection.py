@@ -3,7 +3,9 @@
 One supervisor task per client owns the socket: it reads every frame, resolves the
 pending request a reply (``re``) answers, and puts everything else on a bounded event
 queue. When the queue is full the reader waits, so a slow consumer shows up at the hub as
-a slow reader instead of as memory growth here. On a resumable loss it reconnects with
+a slow reader instead of as memory growth here. Replies wait behind it too: a client must
+consume its events (every member connection gets its own msgs back), or its requests time
+out once ``max_events`` are queued. On a resumable loss it reconnects with
 jittered backoff, says hello, rejoins rooms with ``since`` and re-sends the requests that
 are safe to repeat (``send`` keeps its ``cid``, which the hub dedupes).
 
@@ -77,6 +79,8 @@ class Connection:
         max_events: int = 10_000,
         use_header_auth: bool = False,
     ) -> None:
+        if max_events < 1 or request_timeout <= 0:  # Queue(0) would be unbounded
+            raise ValueError("max_events must be >= 1 and request_timeout > 0")
         self.url, self._token = url, token
         self._codec = Codec(fmt)
         self._reconnect, self._backoff = reconnect, backoff
@@ -169,12 +173,14 @@ class Connection:
         return item
 
     # -- internals: requests ----------------------------------------------------------
-    def _submit(self, frame: Frame, hook: Callable[[Frame], None] | None) -> _Pending:
+    def _submit(
+        self, frame: Frame, hook: Callable[[Frame], None] | None, *, internal: bool = False
+    ) -> _Pending:
         if self._final is not None:
             raise self._final
         if self._runner is None:
             raise OS1Error("not connected: call connect() first")
-        if len(self._pending) >= MAX_PENDING:
+        if len(self._pending) >= MAX_PENDING and not internal:  # the resume must not fail
             raise OS1Error(f"too many pending requests ({MAX_PENDING})")
         rid = next(self._ids)
         frame = {**frame, "id": rid}
@@ -264,6 +270,8 @@ class Connection:
             if attempt:
                 resume = asyncio.create_task(self._resume(ws, attempt))
                 await asyncio.wait({reader, resume}, return_when=asyncio.FIRST_COMPLETED)
+                if resume.done() and resume.exception() is not None:
+                    await ws.close(CloseCode.GOING_AWAY, "resume failed")  # _reap logs it
             return await reader
         finally:
             for task in (resume, reader):
@@ -322,7 +330,10 @@ class Connection:
         raise AssertionError("unreachable")
 
     async def _resume(self, ws: ClientConnection, attempt: int) -> None:
-        batch = [(f, self._submit(f, self._resume_hook(f))) for f in self._state.resume_frames()]
+        batch = [
+            (f, self._submit(f, self._state.resume_hook(f), internal=True))
+            for f in self._state.resume_frames()
+        ]
         rooms: dict[str, Any] = {}
         try:
             for _, pending in batch:
@@ -347,17 +358,13 @@ class Connection:
         try:
             reply = await asyncio.wait_for(pending.future, self._timeout)
         except RequestError as exc:  # e.g. the group is gone: stop resuming it
-            self._state.joined.pop(frame["room"], None)
-            self._state.watched.discard(frame["room"])
+            self._state.forget(frame["room"])
             return {"error": exc.code}
-        return {k: reply[k] for k in ("seq", "replayed", "gap") if k in reply}
-
-    def _resume_hook(self, frame: Frame) -> Callable[[Frame], None]:
-        room = frame["room"]
-        if frame["t"] == "join":
-            since = frame.get("since")
-            return lambda r: self._state.on_joined(room, r, since, resume=True)
-        return lambda r: self._state.on_watching(room, r)
+        info: dict[str, Any] = {k: reply[k] for k in ("seq", "replayed", "gap") if k in reply}
+        since, latest = frame.get("since"), reply.get("seq")
+        if isinstance(since, int) and isinstance(latest, int) and latest < since:
+            info["reset"] = True  # the hub lost its log; see ResumeState.on_joined
+        return info
 
     def _fail_unsafe(self, code: int | None, reason: str) -> None:
         """Requests already sent that must not be repeated fail; the rest wait for resume."""

@@ -10,11 +10,11 @@ import asyncio
 import logging
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from clients.errors import RequestError
-from clients.wire import Codec, DecodeError, Frame
+from clients.wire import FATAL_CLOSE_CODES, CloseCode, Codec, DecodeError, Frame
 
 log = logging.getLogger("os1.client")
 
@@ -65,6 +65,13 @@ async def _greet(ws: ClientConnection, token: str, codec: Codec, header_auth: bo
             frame = Codec.decode(await ws.recv())
         except DecodeError:
             continue
+        except ConnectionClosed as exc:
+            if ws.close_code in FATAL_CLOSE_CODES:  # refused, error frame or not
+                code = "forbidden" if ws.close_code == CloseCode.FORBIDDEN else "unauthorized"
+                raise RequestError(
+                    {"t": "error", "code": code, "message": ws.close_reason or code}
+                ) from exc
+            raise
         if frame["t"] == "welcome":
             return frame
         if frame["t"] == "error":

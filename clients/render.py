@@ -54,6 +54,17 @@ class ChatRenderer:
             return self._show_typing(event)
         return self._line(self._notice(event))
 
+    def finish(self) -> str:
+        """Close whatever line is open (a stream cut short, a typing indicator)."""
+        out = self._clear()
+        if self._stream is not None:
+            self._stream, self._streamed = None, ""
+            out += "\n"
+        return out
+
+    def is_own(self, event: Frame) -> bool:
+        return self._is_from_me(event.get("from"))
+
     def render_joined(self, joined: Frame, shown: int) -> str:
         room = joined.get("room", "?")
         note = f" — {shown} earlier message{'s' if shown != 1 else ''}" if shown else ""
@@ -80,7 +91,7 @@ class ChatRenderer:
                 return text[len(streamed):] + "\n"
             # Some deltas were lost (e.g. across a reconnect): the msg is authoritative.
             return f"\n{display_name(who)}: {text}\n"
-        if self._is_own(event):
+        if self.is_own(event):
             if event.get("cid") in self.own_cids and not self.echo_own:
                 return self._clear()
             return self._line(f"You: {text}")
@@ -103,7 +114,10 @@ class ChatRenderer:
         if kind == "reconnecting":
             return self._dim("[reconnecting…]") if event.get("attempt") == 1 else ""
         if kind == "reconnected":
-            return self._dim("[reconnected]")
+            rooms = event.get("rooms") or {}
+            lost = [r for r, info in rooms.items() if isinstance(info, dict) and info.get("reset")]
+            note = f" (the hub lost earlier history of {', '.join(lost)})" if lost else ""
+            return self._dim(f"[reconnected{note}]")
         if kind == "error":
             return f"[error {event.get('code', '?')}: {event.get('message', '')}]"
         if kind == "invited":
@@ -132,6 +146,3 @@ class ChatRenderer:
 
     def _is_from_me(self, who: Any) -> bool:
         return isinstance(who, dict) and self.me is not None and who.get("id") == self.me
-
-    def _is_own(self, event: Frame) -> bool:
-        return self._is_from_me(event.get("from"))

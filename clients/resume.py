@@ -6,6 +6,7 @@ only has to remember the highest seq it delivered per room and drop anything at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,13 @@ class ResumeState:
         latest = reply.get("seq")
         latest = latest if isinstance(latest, int) else 0
         if resume:
-            return  # the cursor and last_seq already describe what we have
+            self.joined.setdefault(room, RoomCursor(base=since if since is not None else latest))
+            if since is not None and latest < since:
+                # The hub's log restarted below what we saw (an in-memory hub restarted):
+                # its seqs count again from there, so our dedupe must too.
+                self.joined[room].base = latest
+                self.last_seq[room] = latest
+            return  # otherwise the cursor and last_seq already describe what we have
         if since is None:
             base = latest  # live from here; nothing older is replayed
         else:
@@ -71,10 +78,38 @@ class ResumeState:
         cursor = self.joined[room]
         return max(cursor.base, self.last_seq.get(room, cursor.base))
 
+    def resume_hook(self, frame: Frame) -> Callable[[Frame], None]:
+        """What to record when the hub answers a frame of :meth:`resume_frames`."""
+        room = frame["room"]
+        if frame["t"] == "join":
+            since = frame.get("since")
+            return lambda reply: self.on_joined(room, reply, since, resume=True)
+        return lambda reply: self.on_watching(room, reply)
+
+    def forget(self, room: str) -> None:
+        """Stop tracking ``room`` (the hub refused to resume it)."""
+        self.joined.pop(room, None)
+        self.watched.discard(room)
+        self.last_seq.pop(room, None)
+
+    def _watch_covers(self, room: str) -> bool:
+        return room in self.watched or ("collective:*" in self.watched
+                                        and room.startswith("collective:"))
+
     def resume_frames(self) -> list[Frame]:
-        """Frames (without ids) to send after a reconnect, in order: joins, then watches."""
+        """Frames (without ids) to send after a reconnect, in order: joins, then watches.
+
+        Rooms that delivered msgs without a join (a persona's inbox, ``collective:all``, a
+        group it was invited to) are joined too, so their missed msgs are replayed. Rooms
+        seen only through a watch get no replay, so their dedupe state is dropped: after a
+        hub reset their seqs start over and must not be mistaken for duplicates.
+        """
+        for room in [r for r in self.last_seq if r not in self.joined and self._watch_covers(r)]:
+            del self.last_seq[room]
+        implicit = [r for r in self.last_seq if r not in self.joined]
         frames: list[Frame] = [
             {"t": "join", "room": room, "since": self.since_for(room)} for room in self.joined
         ]
+        frames += [{"t": "join", "room": room, "since": self.last_seq[room]} for room in implicit]
         frames.extend({"t": "watch", "room": room} for room in sorted(self.watched))
         return frames

@@ -14,6 +14,7 @@ from server.rooms import valid_id
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LEN = 4096
+MAX_NAME_LEN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ def mint(secret: str, *, sub: str, role: str, name: str | None = None, ttl: floa
     if not valid_id(sub):
         raise ValueError(f"bad sub {sub!r}: letters, digits, _ . @ - (max 64)")
     Role(role)  # raises ValueError naming the role
+    if name is not None and not 0 < len(name) <= MAX_NAME_LEN:
+        raise ValueError(f"name must be 1 to {MAX_NAME_LEN} characters")
     now = int(time.time())
     claims = {"sub": sub, "role": role, "name": name or sub, "iat": now, "exp": now + int(ttl)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -55,7 +58,7 @@ def verify(secret: str, token: object) -> Identity:
         role_v = Role(str(role))
     except ValueError:
         raise Unauthorized("token 'role' must be human, persona, observer or admin") from None
-    if not isinstance(name, str) or not name or len(name) > 100:
-        raise Unauthorized("token 'name' must be a string of at most 100 characters")
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LEN:
+        raise Unauthorized(f"token 'name' must be a string of at most {MAX_NAME_LEN} characters")
     iat = claims.get("iat", 0)
     return Identity(str(sub), role_v, name, iat if isinstance(iat, int) else 0)

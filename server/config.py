@@ -130,6 +130,7 @@ class Settings:
 
 
 def load_or_create_secret(data_dir: Path) -> str:
+    """The secret kept in `data_dir`, created on first use (an empty file counts as none)."""
     path = data_dir / "secret"
     try:
         existing = path.read_text().strip()
@@ -139,10 +140,12 @@ def load_or_create_secret(data_dir: Path) -> str:
         return existing
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    # Created 0600 so only this user can mint tokens with it.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written 0600 to a temp file, then renamed: a crash never leaves a half-written secret.
+    tmp = path.with_name(f".secret.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
+    os.replace(tmp, path)
     return secret
 
 

@@ -99,6 +99,10 @@ class Connection:
             return
         out = self._out
         if len(out) >= self.limit:
+            # A burst within one loop tick (e.g. many pipelined requests) is not a slow
+            # reader: while the transport takes writes, hand the batch over now.
+            self.flush()
+        if len(out) >= self.limit:
             self.closed = True
             out.clear()
             self._on_overflow(self)
@@ -126,7 +130,11 @@ class Connection:
 
     async def _drain(self) -> None:
         try:
-            await self._protocol._drain_helper()
+            # Shielded: aiohttp shares one drain waiter between every writer of the socket
+            # (its own close frame too). stop() cancels this task; unshielded, that cancels
+            # the shared waiter, so the close frame's drain raises CancelledError, the close
+            # never times out into an abort, and a stuck peer is never dropped.
+            await asyncio.shield(self._protocol._drain_helper())
         except (ConnectionError, RuntimeError):
             self._out.clear()
             return

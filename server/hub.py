@@ -117,6 +117,7 @@ class Hub:
                 "protocol": 1,
                 "node": self.settings.node,
                 "engine": self.engine.name,
+                "epoch": self.engine.epoch,
                 "max_frame": self.settings.max_frame,
                 "max_text": self.settings.max_text,
                 "history": self.settings.history,
@@ -229,6 +230,10 @@ class Hub:
         except (ConnectionError, TimeoutError, OSError) as err:
             log.warning("engine_unavailable", error=repr(err))
             self.error(conn, Unavailable("the store is unavailable; retry shortly"), req.id)
+        except Exception:
+            # A bug must cost one request, not the connection: report it and carry on.
+            log.exception("request_failed", request=type(req).__name__)
+            self.error(conn, HubError("internal error; the request was not completed"), req.id)
 
     def _room(self, conn: Connection, raw: str) -> Room:
         ident = conn.identity

@@ -59,6 +59,13 @@ class WsTransport:
             conn.flush()
         conn.stop()
         self.metrics.closes.labels(str(int(code))).inc()
+        # This task inherited the log context of whoever asked for the close (for 4008,
+        # another user's connection): log it under the closed connection's own ids.
+        ident = conn.identity
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(conn=conn.id)
+        if ident is not None:
+            structlog.contextvars.bind_contextvars(user=ident.id, role=ident.role.value)
         log.info("closing", code=int(code), reason=reason)
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
@@ -71,6 +78,10 @@ class WsTransport:
         queued frames and the close frame are out (else aiohttp closes with 1000 and the
         frames are dropped)."""
         self.close(conn, code, reason)
+        await self.finish_close(conn)
+
+    async def finish_close(self, conn: Connection) -> None:
+        """Wait for a close already asked for (e.g. 4008 from on_overflow) to complete."""
         task = self._closing.get(conn)
         if task is not None:
             await task
@@ -161,6 +172,7 @@ class WsTransport:
         log.info("welcome")
         await hub.attach(conn)
         await self._serve(hub, conn, ws)
+        await self.finish_close(conn)  # _serve stops once conn is closed, maybe mid-close
 
     async def _hello(self, hub: Hub, conn: Connection, ws: web.WebSocketResponse
                      ) -> tuple[auth.Identity | None, rq.RequestId]:

@@ -73,7 +73,7 @@ async def hub(hub_settings: Settings) -> AsyncIterator[HubServer]:
 
 
 @pytest.fixture
-def hub_factory(tmp_path: Any) -> Callable[..., Any]:
+async def hub_factory(tmp_path: Any) -> AsyncIterator[Callable[..., Any]]:
     """Start extra hubs with custom settings: `await hub_factory(max_text=10)`."""
     started: list[HubServer] = []
 
@@ -82,4 +82,15 @@ def hub_factory(tmp_path: Any) -> Callable[..., Any]:
         started.append(server)
         return server
 
-    yield factory  # type: ignore[misc]
+    yield factory
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
+async def clients(hub: HubServer) -> AsyncIterator[Any]:
+    """Raw wire-protocol clients of `hub` (tests/wire.py); all closed at the end."""
+    from wire import Clients
+
+    async with Clients(hub.url, hub.token) as opened:
+        yield opened

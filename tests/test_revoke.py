@@ -9,9 +9,8 @@ import json
 import aiohttp
 import pytest
 import websockets
-from websockets.asyncio.client import connect
-
 from conftest import HubServer
+from websockets.asyncio.client import connect
 
 
 async def _hello(hub: HubServer, token: str) -> websockets.asyncio.client.ClientConnection:

@@ -8,6 +8,7 @@ The same test suite (tests/test_engine.py) runs over every implementation.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self._listener: Listener | None = None
+        # Identifies this store's history: when it changes (a memory hub restarted), seqs
+        # start again from 1 and clients must forget the seqs they saw.
+        self.epoch = uuid.uuid4().hex[:12]
 
     def set_listener(self, listener: Listener) -> None:
         """Called with (room, event) for every live event of a subscribed channel."""

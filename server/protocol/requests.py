@@ -14,6 +14,7 @@ from server.errors import BadRequest, TooLarge
 MAX_ID_LEN = 64
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
+META_DEPTH = 16
 
 RequestId = str | int | None
 
@@ -156,8 +157,10 @@ def _send(frame: dict[str, Any], rid: RequestId, max_text: int) -> Send:
     ):
         raise BadRequest("'reply_to' must be a message seq (integer) or mid (string)")
     meta = frame.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise BadRequest("'meta' must be a map")
+    if meta is not None and not (isinstance(meta, dict) and _plain(meta, META_DEPTH)):
+        raise BadRequest(
+            f"'meta' must be a map of plain JSON values (string keys, at most {META_DEPTH} levels)"
+        )
     cid = frame.get("cid")
     if isinstance(cid, int) and not isinstance(cid, bool):
         cid = str(cid)
@@ -166,6 +169,19 @@ def _send(frame: dict[str, Any], rid: RequestId, max_text: int) -> Send:
         rid, _str(frame, "room", max_len=200), text, _opt_str(frame, "cid"), reply_to,
         _opt_str(frame, "stream"), meta,
     )
+
+
+def _plain(value: object, depth: int) -> bool:
+    """JSON-representable in both wire formats: stored messages must encode for every reader."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if depth <= 0:
+        return False
+    if isinstance(value, list):
+        return all(_plain(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
+    return False
 
 
 def _history(frame: dict[str, Any], rid: RequestId) -> History:
