@@ -97,6 +97,7 @@ class Connection:
         self._closing = False
         self.reconnects = 0
         self.welcome: Frame | None = None
+        self._store_reset = False
         self.me: Frame | None = None
 
     # -- public state ---------------------------------------------------------------
@@ -240,6 +241,8 @@ class Connection:
         )
         self._ws, self._gen = ws, self._gen + 1
         self.welcome = welcome
+        # A new store epoch: the hub restarted empty; its seqs start over (reported as reset).
+        self._store_reset = self._state.on_epoch((welcome.get("server") or {}).get("epoch"))
         me = welcome.get("me")
         self.me = me if isinstance(me, dict) else None
         return ws, welcome
@@ -362,7 +365,7 @@ class Connection:
             return {"error": exc.code}
         info: dict[str, Any] = {k: reply[k] for k in ("seq", "replayed", "gap") if k in reply}
         since, latest = frame.get("since"), reply.get("seq")
-        if isinstance(since, int) and isinstance(latest, int) and latest < since:
+        if self._store_reset or (isinstance(since, int) and isinstance(latest, int) and latest < since):
             info["reset"] = True  # the hub lost its log; see ResumeState.on_joined
         return info
 

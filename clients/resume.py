@@ -27,6 +27,20 @@ class ResumeState:
     watched: set[str] = field(default_factory=set)
     # requested name ("dm:samantha") -> full name ("dm:samantha:alice") the hub replied with
     aliases: dict[str, str] = field(default_factory=dict)
+    epoch: str | None = None  # the hub store's epoch (welcome.server.epoch)
+
+    def on_epoch(self, epoch: object) -> bool:
+        """A new store (its epoch changed) counts seqs from 1 again: forget what we saw, so
+        the resume replays the new store from its start. True when that happened."""
+        if not isinstance(epoch, str):
+            return False
+        changed = self.epoch is not None and epoch != self.epoch
+        self.epoch = epoch
+        if changed:
+            self.last_seq.clear()
+            for cursor in self.joined.values():
+                cursor.base = 0
+        return changed
 
     def full_name(self, room: str) -> str:
         return self.aliases.get(room, room)

@@ -219,3 +219,17 @@ def test_client_refuses_unbounded_or_zero_settings(kw: dict[str, float]) -> None
 
     with pytest.raises(ValueError):
         Client("ws://127.0.0.1:1/ws", "t", **kw)  # type: ignore[arg-type]
+
+
+def test_a_new_store_epoch_resets_the_seqs_seen() -> None:
+    from clients.resume import ResumeState
+
+    state = ResumeState()
+    assert state.on_epoch("a") is False
+    state.on_joined("dm:s", {"room": "dm:s:al", "seq": 0}, 0, resume=False)
+    assert state.accept_msg({"room": "dm:s:al", "seq": 7})
+    assert state.on_epoch("a") is False
+    assert not state.accept_msg({"room": "dm:s:al", "seq": 3})
+    assert state.on_epoch("b") is True
+    assert state.accept_msg({"room": "dm:s:al", "seq": 1})
+    assert state.since_for("dm:s:al") == 1
