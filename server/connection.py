@@ -103,14 +103,18 @@ class Connection:
             # reader: while the transport takes writes, hand the batch over now.
             self.flush()
         if len(out) >= self.limit:
-            self.closed = True
-            out.clear()
-            self._on_overflow(self)
+            self.overflow()
             return
         out.append(data)
         if not self.dirty:
             self.dirty = True
             self._flusher.mark(self)
+
+    def overflow(self) -> None:
+        """Too slow to read: drop the queue, stop writing, let the transport close 4008."""
+        self.closed = True
+        self._out.clear()
+        self._on_overflow(self)
 
     def flush(self) -> None:
         self.dirty = False

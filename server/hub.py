@@ -93,7 +93,10 @@ class Hub:
         n = 0
         for conn in targets:
             if conn.joining and room in conn.joining:
-                conn.joining[room].append(event)
+                held = conn.joining[room]
+                if len(held) >= conn.limit:
+                    conn.overflow()
+                held.append(event)
                 continue
             data = frames.get(conn.fmt)
             if data is None:
@@ -226,6 +229,8 @@ class Hub:
                 case rq.Hello():
                     raise BadRequest("already authenticated: hello is only the first frame")
         except HubError as err:
+            log.info("request_error", code=err.code.value, request=type(req).__name__,
+                     room=getattr(req, "room", None), reason=err.message)
             self.error(conn, err, req.id)
         except (ConnectionError, TimeoutError, OSError) as err:
             log.warning("engine_unavailable", error=repr(err))
@@ -259,6 +264,11 @@ class Hub:
             ):
                 raise Forbidden(f"join {room.id} first: only members may {op.value} there")
             raise Forbidden(f"a {ident.role.value} may not {op.value} in {room.id}")
+        # Admins and observers act without membership, so nothing vouches for the room yet:
+        # a group or collective room must exist (create it with join) — else not_found.
+        if not member and op in _NEEDS_ROOM and room.kind is not Kind.DM \
+                and room.id != COLLECTIVE_ALL and not await self.engine.room_exists(room.id):
+            raise NotFound(f"{room.id} does not exist; join with create:true to create it")
 
     async def _send(self, conn: Connection, req: rq.Send) -> None:
         room = self._room(conn, req.room)
@@ -416,8 +426,14 @@ class Hub:
             await self._unsub("collective")
 
     async def _unwatch_req(self, conn: Connection, req: rq.Unwatch) -> None:
+        if req.room != COLLECTIVE_ANY and self._room(conn, req.room).kind is not Kind.COLLECTIVE:
+            raise BadRequest("unwatch names a collective room or collective:*")
         await self._unwatch(conn, req.room)
         self.reply(conn, _re({"t": "unwatched", "room": req.room}, req.id))
+
+
+# Ops on a room's content: refused with not_found when the room was never created.
+_NEEDS_ROOM = frozenset({Op.SEND, Op.DELTA, Op.HISTORY, Op.TYPING, Op.INVITE})
 
 
 def _re(frame: dict[str, Any], rid: rq.RequestId) -> dict[str, Any]:
