@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server import auth
-from server.appkeys import HUB
+from server.appkeys import CATALOG, HUB
 from server.errors import Unauthorized
 from server.permissions import Role
 from server.rooms import valid_id
@@ -51,5 +51,20 @@ async def revoke(request: web.Request) -> web.Response:
     return web.json_response({"revoked": sub, "upto": upto})
 
 
+async def personas(request: web.Request) -> web.Response:
+    """GET /api/personas: every known persona (cards of this node, and who is online)."""
+    await authenticate(request)
+    hub = request.app[HUB]
+    online = hub.personas()
+    listed: dict[str, dict[str, Any]] = {}
+    for card in request.app.get(CATALOG, ()):
+        listed[card["id"]] = {**card, "online": False, "workers": 0, "conversations": 0}
+    for pid, entry in online.items():
+        listed[pid] = {**listed.get(pid, {}), **entry,
+                       "mind": entry["mind"] or listed.get(pid, {}).get("mind")}
+    return web.json_response({"personas": sorted(listed.values(), key=lambda p: p["id"])})
+
+
 def register(app: web.Application) -> None:
     app.router.add_post("/api/admin/revoke", revoke)
+    app.router.add_get("/api/personas", personas)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from server.config import Settings
@@ -11,3 +13,5 @@ from server.ws import WsTransport
 SETTINGS = web.AppKey("settings", Settings)
 HUB = web.AppKey("hub", Hub)
 TRANSPORT = web.AppKey("transport", WsTransport)
+# Public descriptions of the personas this node runs (id, name, mind, greeting, interests…)
+CATALOG = web.AppKey("catalog", list[dict[str, Any]])

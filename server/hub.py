@@ -52,6 +52,7 @@ class Hub:
         self.routes: Routes[Connection] = Routes()
         self.conns: set[Connection] = set()
         self.draining = False
+        self.status: dict[Connection, dict[str, Any]] = {}  # persona self-reports
         self._local: defaultdict[tuple[str, str], int] = defaultdict(int)  # (room, user) -> conns
         self._channels: defaultdict[str, int] = defaultdict(int)
         engine.set_listener(self.on_event)
@@ -169,6 +170,7 @@ class Hub:
             await self._unsub(f"inbox:{ident.id}")
         if ident.role is Role.PERSONA:
             self.routes.personas.discard(conn)
+            self.status.pop(conn, None)
             await self._present(COLLECTIVE_ALL, ident.id, conn, joined=False)
             await self._unsub("collective")
 
@@ -224,6 +226,8 @@ class Hub:
                     await self._watch(conn, req)
                 case rq.Unwatch():
                     await self._unwatch_req(conn, req)
+                case rq.Status():
+                    self._status(conn, req)
                 case rq.Ping():
                     self.reply(conn, _re({"t": "pong", "ts": now_ms()}, req.id))
                 case rq.Hello():
@@ -401,6 +405,26 @@ class Hub:
         invited = {"t": "invited", "room": room.id, "by": conn.identity.as_from()}
         await self.engine.notify(req.persona, invited)
         self.reply(conn, _re({"t": "ok", "room": room.id, "persona": req.persona}, req.id))
+
+    def _status(self, conn: Connection, req: rq.Status) -> None:
+        if conn.identity is None or conn.identity.role is not Role.PERSONA:
+            raise Forbidden("only personas report a status")
+        self.status[conn] = {"conversations": req.conversations, "mind": req.mind}
+        self.reply(conn, _re({"t": "ok"}, req.id))
+
+    def personas(self) -> dict[str, dict[str, Any]]:
+        """Online personas on this node: name, workers (connections), conversations, mind."""
+        out: dict[str, dict[str, Any]] = {}
+        for conn in self.routes.personas:
+            ident = conn.identity
+            assert ident is not None
+            entry = out.setdefault(ident.id, {"id": ident.id, "name": ident.name, "online": True,
+                                              "workers": 0, "conversations": 0, "mind": None})
+            entry["workers"] += 1
+            status = self.status.get(conn, {})
+            entry["conversations"] += status.get("conversations", 0)
+            entry["mind"] = status.get("mind") or entry["mind"]
+        return out
 
     async def _watch(self, conn: Connection, req: rq.Watch) -> None:
         ident = conn.identity

@@ -25,7 +25,7 @@ log = structlog.get_logger("os1.ws")
 
 KNOWN_TYPES = frozenset(
     {"hello", "join", "leave", "send", "delta", "history", "typing", "invite", "watch",
-     "unwatch", "ping"}
+     "unwatch", "ping", "status"}
 )
 CLOSE_TIMEOUT = 2.0
 

@@ -55,6 +55,7 @@ VALID_CLIENT: list[dict[str, Any]] = [
     {"t": "watch", "room": "collective:all"},
     {"t": "unwatch", "room": "collective:*"},
     {"t": "ping"},
+    {"t": "status", "id": 3, "conversations": 12, "mind": "reflex"},
     {"t": "ping", "id": "p" * 64, "extra": "fields are allowed"},
 ]
 
@@ -183,7 +184,7 @@ INVALID_SERVER: list[dict[str, Any]] = [
     {"t": "typing", "room": DM, "from": "alice"},
     {"t": "error", "code": "oops", "message": "x"},
     {"t": "error", "code": "internal"},
-    {"t": "ok", "re": 6},
+    {"t": "ok", "re": 6, "room": "dm:samantha:alice"},  # ok names group/collective rooms only
     {"t": "watching", "room": "group:g"},
     {"t": "invited", "room": "group:g"},
     {"t": "pong", "re": None},
@@ -226,6 +227,7 @@ def test_entry_points_cover_every_frame_type(schema: dict[str, Any]) -> None:
         "watch",
         "unwatch",
         "ping",
+        "status",
     }
     assert _ts(schema, "server_frame") == {
         "welcome",

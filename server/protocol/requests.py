@@ -96,7 +96,18 @@ class Ping:
     id: RequestId
 
 
-Request = Hello | Join | Leave | Send | Delta | History | Typing | Invite | Watch | Unwatch | Ping
+@dataclass(slots=True)
+class Status:
+    """A persona's self-report (OS1 addition): shown by GET /api/personas and the dashboard."""
+
+    id: RequestId
+    conversations: int
+    mind: str | None
+
+
+Request = (
+    Hello | Join | Leave | Send | Delta | History | Typing | Invite | Watch | Unwatch | Ping | Status
+)
 
 
 def request_id(frame: dict[str, Any]) -> RequestId:
@@ -223,5 +234,8 @@ def parse_request(frame: dict[str, Any], *, max_text: int) -> Request:
             return Unwatch(rid, room())
         case "ping":
             return Ping(rid)
+        case "status":
+            conversations = _opt_int(frame, "conversations")
+            return Status(rid, conversations or 0, _opt_str(frame, "mind"))
     raise BadRequest(f"unknown frame type {str(t)[:40]!r}")
 

@@ -1,0 +1,128 @@
+"""Every Redis key and Pub/Sub channel name OS1 uses, in one place (like arq's constants).
+
+Everything lives under PREFIX. A room's keys and its channel carry the hash tag `{<room>}`,
+so on Redis Cluster they share one slot: the append script may touch all of them, and
+sharded Pub/Sub (SPUBLISH) lands on the shard that stores the room.
+
+Ids inside keys come validated by server.rooms (letters, digits, `_ . @ -`), so `:` and
+newline are safe separators; glob characters are escaped in patterns all the same.
+
+    os1:{<room>}:log              stream: the room's messages, entry id `<seq>-0`
+    os1:{<room>}:seq              string: the last seq handed out (INCR)
+    os1:{<room>}:cid:<user>:<cid> string, PX cid_ttl: digest of the text + the stored msg
+    os1:{<room>}:members          set: user ids
+    os1:{<room>}:where            hash: "<user>\\n<node>" -> 1 (presence per node)
+    os1:{<room>}:present          hash: user -> number of nodes where present
+    os1:rooms                     set: created group/collective rooms
+    os1:revoked                   zset: user -> revocation second (ZADD GT keeps the max)
+    os1:nodes                     zset: node -> liveness deadline, ms on the Redis clock
+    os1:node:{<node>}:presence    set: "<room>\\n<user>" this node marked present (for reaping)
+    os1:node:{<node>}:reap        string, PX: lock of the node reaping <node>
+    os1:mem:{<persona>}:<user>    persona memory of one person (reserved: personas/)
+    os1:work:{<persona>}:...      persona worker positions and leases (reserved: personas/)
+
+    os1:ch:{<room>}               channel: a room's live events (msgs and ephemeral ones)
+    os1:ch:{user:<id>}            channel: events addressed to one user (engine.notify)
+    os1:probe:<node>:<token>      channel: one engine's publish->subscribe readiness probe
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "os1:"
+
+ROOMS = PREFIX + "rooms"
+REVOKED = PREFIX + "revoked"
+NODES = PREFIX + "nodes"
+
+_CHANNEL = PREFIX + "ch:"
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def _room(room: str) -> str:
+    return f"{PREFIX}{{{room}}}:"
+
+
+def log(room: str) -> str:
+    return _room(room) + "log"
+
+
+def seq(room: str) -> str:
+    return _room(room) + "seq"
+
+
+def cid(room: str, sender: str, cid: str) -> str:
+    # sender ids never contain ':', so the sender/cid boundary is unambiguous
+    return f"{_room(room)}cid:{sender}:{cid}"
+
+
+def members(room: str) -> str:
+    return _room(room) + "members"
+
+
+def presence_where(room: str) -> str:
+    return _room(room) + "where"
+
+
+def presence_count(room: str) -> str:
+    return _room(room) + "present"
+
+
+def node_presence(node: str) -> str:
+    return f"{PREFIX}node:{{{node}}}:presence"
+
+
+def reap_lock(node: str) -> str:
+    return f"{PREFIX}node:{{{node}}}:reap"
+
+
+def persona_memory(persona: str, user: str) -> str:
+    """Reserved for personas/memory: what `persona` learned of `user`."""
+    return f"{PREFIX}mem:{{{persona}}}:{user}"
+
+
+def worker_positions(persona: str) -> str:
+    """Reserved for personas/worker: conversation -> last seq answered, per persona."""
+    return f"{PREFIX}work:{{{persona}}}:positions"
+
+
+def worker_leases(persona: str) -> str:
+    """Reserved for personas/worker: conversation -> owning worker, with expiry."""
+    return f"{PREFIX}work:{{{persona}}}:leases"
+
+
+# ---- Pub/Sub ----------------------------------------------------------------------------
+
+def channel(room: str) -> str:
+    """The channel of a room, or of `user:<id>` for events addressed to one user."""
+    return f"{_CHANNEL}{{{room}}}"
+
+
+def user_channel(user: str) -> str:
+    return channel(f"user:{user}")
+
+
+def dm_pattern(persona: str | None, human: str | None) -> str:
+    """Pattern of the dm rooms of one side: dm_pattern("sam", None) = every dm:sam:*."""
+    p = "*" if persona is None else _escape(persona)
+    h = "*" if human is None else _escape(human)
+    return f"{_CHANNEL}{{dm:{p}:{h}}}"
+
+
+COLLECTIVE_PATTERN = f"{_CHANNEL}{{collective:*}}"
+
+
+def probe_channel(node: str, token: str) -> str:
+    return f"{PREFIX}probe:{node}:{token}"
+
+
+def room_of_channel(name: str) -> str | None:
+    """The room (or `user:<id>`) a channel belongs to; None for a foreign channel."""
+    if name.startswith(_CHANNEL + "{") and name.endswith("}"):
+        return name[len(_CHANNEL) + 1 : -1]
+    return None
+
+
+def _escape(value: str) -> str:
+    return _GLOB.sub(r"\\\1", value)

@@ -1,0 +1,55 @@
+"""The REST API beside /ws: GET /api/personas lists personas with their live status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+from websockets.asyncio.client import connect
+
+from conftest import HubServer
+
+
+async def _get(hub: HubServer, path: str, token: str | None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(hub.base + path, headers=headers) as r:
+            return r.status, await r.json()
+
+
+async def test_personas_lists_online_personas_with_their_status(hub: HubServer) -> None:
+    status, body = await _get(hub, "/api/personas", hub.token("human", "alice"))
+    assert status == 200 and body == {"personas": []}
+    async with connect(hub.url) as a, connect(hub.url) as b:
+        for ws in (a, b):  # two workers of one persona
+            await ws.send(json.dumps({"t": "hello", "id": 1,
+                                      "token": hub.token("persona", "samantha", "Samantha")}))
+            assert json.loads(await ws.recv())["t"] == "welcome"
+        await a.send(json.dumps({"t": "status", "id": 2, "conversations": 3, "mind": "reflex"}))
+        await b.send(json.dumps({"t": "status", "id": 2, "conversations": 4}))
+        for ws in (a, b):
+            while (frame := json.loads(await ws.recv())).get("re") != 2:
+                pass
+            assert frame["t"] == "ok"
+        status, body = await _get(hub, "/api/personas", hub.token("observer", "dash"))
+    assert status == 200
+    assert body["personas"] == [{"id": "samantha", "name": "Samantha", "online": True,
+                                 "workers": 2, "conversations": 7, "mind": "reflex"}]
+    async with asyncio.timeout(5):  # the hub detaches a closed socket right after the close
+        while (await _get(hub, "/api/personas", hub.token("human", "alice")))[1]["personas"]:
+            await asyncio.sleep(0.02)
+
+
+async def test_status_from_a_human_is_forbidden(hub: HubServer) -> None:
+    async with connect(hub.url) as ws:
+        await ws.send(json.dumps({"t": "hello", "id": 1, "token": hub.token("human", "alice")}))
+        await ws.recv()
+        await ws.send(json.dumps({"t": "status", "id": 2, "conversations": 1}))
+        reply = json.loads(await ws.recv())
+    assert reply["t"] == "error" and reply["code"] == "forbidden" and reply["re"] == 2
+
+
+async def test_personas_needs_a_token(hub: HubServer) -> None:
+    status, body = await _get(hub, "/api/personas", None)
+    assert status == 401 and body["error"] == "unauthorized"
