@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from server import auth
-from server.app import create_app
+from server.app import HUB, create_app
 from server.config import Settings
 from server.rooms import ID_RE
 
@@ -53,8 +53,7 @@ async def run(settings: Settings, *, on_ready: Callable[[str], None] | None = No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("listening", url=base, node=settings.node, engine=app["hub"].engine.name
-             if "hub" in app else None)
+    log.info("listening", url=base, node=settings.node, engine=app[HUB].engine.name)
     if on_ready is not None:
         on_ready(base)
     try:

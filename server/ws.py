@@ -139,7 +139,7 @@ class WsTransport:
             del self.sockets[conn]
             if not self.sockets:
                 self._all_gone.set()
-            log.info("disconnected", code=ws.close_code)
+            log.info("disconnected", code=ws.close_code, closed_by_hub=conn.closed)
             structlog.contextvars.clear_contextvars()
         return ws
 

@@ -38,7 +38,7 @@ VALID_CLIENT: list[dict[str, Any]] = [
     {
         "t": "send",
         "room": DM,
-        "text": "",
+        "text": "the final text of a streamed reply",
         "cid": "c-1",
         "reply_to": 6,
         "stream": "s1",
@@ -67,6 +67,7 @@ INVALID_CLIENT: list[dict[str, Any]] = [
     {"t": "hello", "token": 42},
     {"t": "ping", "id": "p" * 65},  # id too long
     {"t": "ping", "id": 1.5},
+    {"t": "send", "room": "dm:samantha", "text": ""},  # an empty message is refused
     {"t": "join"},
     {"t": "join", "room": "lobby"},  # no kind
     {"t": "join", "room": "group:a:b"},

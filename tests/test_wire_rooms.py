@@ -328,6 +328,21 @@ async def test_admin_everywhere_but_watching_groups(clients: Clients) -> None:
     await refused(root, {"t": "send", "room": "dm:samantha", "text": "x"}, "bad_request")
 
 
+async def test_rooms_must_exist_for_admins_and_observers(clients: Clients) -> None:
+    root = await clients.login("admin", "root")
+    dash = await clients.login("observer", "dash")
+    for room in ("group:never", "collective:never"):
+        for frame in ({"t": "send", "room": room, "text": "x"}, {"t": "history", "room": room},
+                      {"t": "invite", "room": room, "persona": "samantha"},
+                      {"t": "typing", "room": room},
+                      {"t": "delta", "room": room, "stream": "s", "text": "x"}):
+            await refused(root, frame, "not_found")
+    await refused(dash, {"t": "history", "room": "collective:never"}, "not_found")
+    await refused(root, {"t": "join", "room": "group:never"}, "not_found")  # still not created
+    for room in ("group:x", "dm:a:b", "nonsense"):
+        await refused(dash, {"t": "unwatch", "room": room}, "bad_request")
+
+
 # ---- typing, delta, fan-out -------------------------------------------------------------
 
 

@@ -268,7 +268,7 @@ class Clients:
         ws = await connect(
             self.url, subprotocols=offer or None,  # type: ignore[arg-type]
             additional_headers=headers, open_timeout=TIMEOUT, close_timeout=2,
-            max_size=None, ping_interval=None, **kwargs,
+            max_size=None, ping_interval=None, compression=None, **kwargs,
         )
         wire = Wire(ws, fmt)
         self.open.append(wire)
@@ -297,8 +297,8 @@ def small_rcvbuf_socket(host: str, port: int, size: int = 4096) -> socket.socket
 
 
 def with_settings(**overrides: Any) -> pytest.MarkDecorator:
-    """Run a test against a hub with these settings (needs the module's `hub_settings`
-    fixture to be `settings_fixture`)."""
+    """Run a test against a hub with these settings. The test module overrides the
+    `hub_settings` fixture with one returning `settings_for(request, tmp_path)`."""
     return pytest.mark.parametrize("hub_settings", [overrides], indirect=True,
                                    ids=[",".join(f"{k}={v}" for k, v in overrides.items())])
 
