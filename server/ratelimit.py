@@ -9,6 +9,8 @@ from collections import deque
 
 
 class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate = rate
         self.burst = float(burst)
@@ -28,6 +30,8 @@ class TokenBucket:
 
 class Strikes:
     """Counts rejections in a sliding window; `add` says when the limit is reached."""
+
+    __slots__ = ("_times", "limit", "window")
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
