@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from dataclasses import fields
 
@@ -62,15 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ttl", type=float, default=86400.0, help="seconds until expiry (1 day)")
     t.set_defaults(func=_token)
     sub.add_parser("chat", help="chat with a persona in the terminal", add_help=False)
+    sub.add_parser("watch", help="stream the personas' collective (observer token)",
+                   add_help=False)
     return p
+
+
+_DELEGATED = {"chat": "clients.chat", "watch": "clients.watch"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "chat":
-        from clients.chat import main as chat_main  # type: ignore[import-not-found,unused-ignore]
-
-        return int(chat_main(argv[1:]))
+    # Client commands have parsers of their own; `os1 <cmd> --help` shows them.
+    if argv and argv[0] in _DELEGATED:
+        module = importlib.import_module(_DELEGATED[argv[0]])
+        return int(module.main(argv[1:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
