@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server import api
+from server import api, pages
 from server.appkeys import HUB, SETTINGS, TRANSPORT
 from server.config import Settings
 from server.engine.base import Engine
@@ -47,6 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     api.register(app)
+    pages.register(app)
     return app
 
 
