@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -32,7 +33,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     """A ready-to-run app; `settings` must have its secret and node filled in."""
     if not settings.secret:
         raise ValueError("settings.secret is empty: call Settings.with_defaults_filled() first")
-    app = web.Application(client_max_size=settings.max_frame, middlewares=[json_errors])
+    middlewares: list[Any] = [json_errors]  # a plain-function middleware: see json_errors
+    app = web.Application(client_max_size=settings.max_frame, middlewares=middlewares)
     metrics = Metrics()
     transport = WsTransport(settings, metrics)
     hub = Hub(settings, engine or make_engine(settings), metrics, transport.close)
@@ -52,8 +54,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every HTTP error answers with a JSON body: {"error": code, "message": why}."""
+def json_errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Every HTTP error answers with a JSON body: {"error": code, "message": why}.
+
+    A plain function, so /ws is passed straight through: a wrapping coroutine would stay
+    alive (~600 bytes) for as long as each WebSocket is open.
+    """
+    if request.path == "/ws":
+        return handler(request)
+    return _json_errors(request, handler)
+
+
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:

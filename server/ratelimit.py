@@ -36,9 +36,13 @@ class Strikes:
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._times: deque[float] = deque(maxlen=limit)  # bounded: only the last `limit` matter
+        # Made on the first strike: most connections never get one, and an empty deque
+        # costs ~600 bytes — per idle connection, that adds up.
+        self._times: deque[float] | None = None
 
     def add(self, now: float) -> bool:
+        if self._times is None:
+            self._times = deque(maxlen=self.limit)  # bounded: only the last `limit` matter
         self._times.append(now)
         while self._times and now - self._times[0] > self.window:
             self._times.popleft()

@@ -124,13 +124,27 @@ class WsTransport:
             protocols=SUBPROTOCOLS, max_msg_size=self.settings.max_frame, compress=False,
             heartbeat=30.0,
         )
+        if not ws.can_prepare(request).ok:
+            return web.json_response({"error": "bad_request", "message":
+                                      "this endpoint takes a WebSocket upgrade"}, status=400)
         await ws.prepare(request)
         conn = self._connection(request, ws)
         structlog.contextvars.bind_contextvars(conn=conn.id)
         self.sockets[conn] = ws
         log.info("connected", peer=request.remote, format=conn.fmt.value)
         try:
-            await self._session(hub, conn, ws, identity)
+            if await self._welcome(hub, conn, ws, identity):
+                # The read loop lives here, not in a helper coroutine: each waiting
+                # coroutine frame is kept per idle connection (~300 bytes, times 10,000).
+                while not conn.closed:
+                    req = self._request(hub, conn, await ws.receive())
+                    if isinstance(req, CloseCode):
+                        if req is CloseCode.RATE_LIMITED:
+                            await self.close_and_wait(conn, req, "rate limited")
+                        break
+                    if req is not None:
+                        await hub.handle(conn, req)
+            await self.finish_close(conn)  # the loop stops once conn is closed, maybe mid-close
         except Exception:
             log.exception("connection_failed")
             await self.close_and_wait(conn, CloseCode.INTERNAL_ERROR, "internal error")
@@ -159,20 +173,20 @@ class WsTransport:
             on_overflow=self.on_overflow,
         )
 
-    async def _session(self, hub: Hub, conn: Connection, ws: web.WebSocketResponse,
-                       identity: auth.Identity | None) -> None:
+    async def _welcome(self, hub: Hub, conn: Connection, ws: web.WebSocketResponse,
+                       identity: auth.Identity | None) -> bool:
+        """Authenticate (hello, unless the header did), send welcome, attach to the hub."""
         if identity is None:
             identity, rid = await self._hello(hub, conn, ws)
             if identity is None:
-                return
+                return False
         else:
             rid = None  # header auth: welcome without re
         hub.reply(conn, hub.welcome(conn, identity, rid))
         structlog.contextvars.bind_contextvars(user=identity.id, role=identity.role.value)
         log.info("welcome")
         await hub.attach(conn)
-        await self._serve(hub, conn, ws)
-        await self.finish_close(conn)  # _serve stops once conn is closed, maybe mid-close
+        return True
 
     async def _hello(self, hub: Hub, conn: Connection, ws: web.WebSocketResponse
                      ) -> tuple[auth.Identity | None, rq.RequestId]:
@@ -209,33 +223,28 @@ class WsTransport:
             return decode_binary(msg.data)
         return None
 
-    async def _serve(self, hub: Hub, conn: Connection, ws: web.WebSocketResponse) -> None:
+    def _request(self, hub: Hub, conn: Connection, msg: Any) -> rq.Request | CloseCode | None:
+        """One received message as a request; None when answered with an error already;
+        a close code when the connection must end (closing socket, or rate-limit strikes)."""
         s = self.settings
-        frames_in = self.metrics.frames_in
-        while not conn.closed:
-            msg = await ws.receive()
-            rid: rq.RequestId = None
-            try:
-                frame = self._decode(msg)
-                if frame is None:
-                    break
-                rid = rq.request_id(frame)
-                t = frame["t"]
-                frames_in.labels(t if t in KNOWN_TYPES else "unknown").inc()
-                now = time.monotonic()
-                if not conn.limiter.take(now):
-                    if conn.strikes.add(now):
-                        hub.error(conn, RateLimited("rate limit exceeded repeatedly"), rid)
-                        await self.close_and_wait(conn, CloseCode.RATE_LIMITED, "rate limited")
-                        break
-                    raise RateLimited(f"slow down: at most {s.rate_limit:g} frames/s")
-                req = rq.parse_request(frame, max_text=s.max_text)
-            except BadRequest as e:
+        rid: rq.RequestId = None
+        try:
+            frame = self._decode(msg)
+            if frame is None:
+                return CloseCode.NORMAL
+            rid = rq.request_id(frame)
+            t = frame["t"]
+            self.metrics.frames_in.labels(t if t in KNOWN_TYPES else "unknown").inc()
+            now = time.monotonic()
+            if not conn.limiter.take(now):
+                if conn.strikes.add(now):
+                    hub.error(conn, RateLimited("rate limit exceeded repeatedly"), rid)
+                    return CloseCode.RATE_LIMITED
+                raise RateLimited(f"slow down: at most {s.rate_limit:g} frames/s")
+            return rq.parse_request(frame, max_text=s.max_text)
+        except HubError as e:
+            if isinstance(e, BadRequest):
                 log.info("bad_request", reason=e.message)
-                hub.error(conn, e, rid)
-                continue
-            except HubError as e:
-                hub.error(conn, e, rid)
-                continue
-            await hub.handle(conn, req)
+            hub.error(conn, e, rid)
+            return None
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
-from websockets.asyncio.client import connect
-
 from conftest import HubServer
+from websockets.asyncio.client import connect
+from wire import eventually
 
 
 async def _get(hub: HubServer, path: str, token: str | None) -> tuple[int, dict]:
@@ -36,9 +35,10 @@ async def test_personas_lists_online_personas_with_their_status(hub: HubServer) 
     assert status == 200
     assert body["personas"] == [{"id": "samantha", "name": "Samantha", "online": True,
                                  "workers": 2, "conversations": 7, "mind": "reflex"}]
-    async with asyncio.timeout(5):  # the hub detaches a closed socket right after the close
-        while (await _get(hub, "/api/personas", hub.token("human", "alice")))[1]["personas"]:
-            await asyncio.sleep(0.02)
+    # the hub detaches a closed socket right after the close
+    await eventually(lambda: not hub.hub.personas(), what="personas gone offline")
+    status, body = await _get(hub, "/api/personas", hub.token("human", "alice"))
+    assert status == 200 and body == {"personas": []}
 
 
 async def test_status_from_a_human_is_forbidden(hub: HubServer) -> None:

@@ -1,0 +1,309 @@
+"""What a persona knows of each person, and where that is kept.
+
+:class:`PersonMemory` is plain data with pure methods (learn, forget, feel) — every fact
+carries its provenance (the seq and mid of the message that taught it), so "what do you know
+about me?" can say where each thing came from and "forget X" removes exactly that.
+:class:`MemoryStore` is the small backend contract: an in-memory store here, a Redis one
+later, both storing the same JSON-able dict so they behave alike.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from personas.extract import SINGLE, Extracted, extract_facts
+from personas.understand import topics as content_words
+
+MAX_FACTS = 200  # per person: enough for months of small talk, bounded for 8,316 people
+MAX_TOPICS = 24
+MAX_SUMMARY = 400
+# Kinds keyed by their subject (one favourite colour, one dog's name), not by value.
+BY_SUBJECT = frozenset({"favourite", "relative"})
+OPPOSITE = {"like": "dislike", "dislike": "like"}
+# "forget my name", "forget where I live": phrases that name a slot rather than a value.
+_SLOT_PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), kinds) for p, kinds in (
+        (r"\bmy name\b|\bwhat i'?m called\b", ("name",)),
+        (r"\bwhere i live\b|\bmy (?:home|address|city|town)\b", ("home",)),
+        (r"\bwhere i'?m from\b|\bwhere i come from\b", ("origin",)),
+        (r"\bmy (?:job|work)\b|\bwhat i do\b|\bwhere i work\b", ("job", "workplace")),
+        (r"\bmy age\b|\bhow old i am\b", ("age",)),
+        (r"\bmy birthday\b", ("birthday",)),
+        (r"\bmy (?:likes|preferences)\b|\bwhat i like\b", ("like", "dislike", "favourite")),
+        (r"\bmy habits\b", ("habit",)),
+    ))
+
+
+@dataclass
+class Fact:
+    kind: str
+    value: str
+    subject: str = ""
+    seq: int = 0  # provenance: the message that taught it
+    mid: str = ""
+    ts: int = 0
+
+    def key(self) -> tuple[str, str]:
+        if self.kind in SINGLE:
+            return (self.kind, "")
+        if self.kind in BY_SUBJECT:
+            return (self.kind, self.subject.lower())
+        return (self.kind, self.value.lower())
+
+    def say(self) -> str:
+        """The fact told back in the second person: "you live in Lisbon"."""
+        v, s = self.value, self.subject
+        match self.kind:
+            case "name":
+                return f"your name is {v}"
+            case "age":
+                return f"you're {v}"
+            case "home":
+                return f"you live in {v}"
+            case "origin":
+                return f"you're from {v}"
+            case "job":
+                return f"you work as {_article(v)}"
+            case "workplace":
+                return f"you work at {v}"
+            case "identity":
+                return f"you're {_article(v)}"
+            case "dislike":
+                return f"you don't like {v}"
+            case "favourite":
+                return f"your favourite {s} is {v}"
+            case "habit":
+                return f"{s} you {v}" if s.startswith("every") else f"you {s} {v}"
+            case "relative":
+                return f"your {s} is called {v}"
+            case "birthday":
+                return f"your birthday is {v}"
+            case "study":
+                return f"you study {v}"
+            case "have":
+                return f"you have {v}"
+            case "language":
+                return f"you speak {v}"
+            case "plays":
+                return f"you play {v}"
+        return f"you {self.kind} {v}"
+
+
+def _article(value: str) -> str:
+    if re.match(r"(?:an?|the|my|your)\s", value, re.IGNORECASE):
+        return value
+    return ("an " if value[:1].lower() in "aeiou" else "a ") + value
+
+
+@dataclass
+class Mood:
+    score: float = 0.0  # VADER compound, smoothed over the last few messages
+    word: str = ""  # the last feeling they named ("tired")
+    seq: int = 0
+    ts: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.score >= 0.35:
+            return "bright"
+        if self.score <= -0.35:
+            return "low"
+        return "even"
+
+
+@dataclass
+class PersonMemory:
+    person: str
+    name: str = ""  # display name the hub gave (the person's token)
+    facts: list[Fact] = field(default_factory=list)
+    mood: Mood = field(default_factory=Mood)
+    topics: dict[str, int] = field(default_factory=dict)
+    summary: str = ""
+    turns: int = 0  # messages they sent
+    asked: str = ""  # memory slot of the last follow-up question, to read a short answer
+    asked_slots: list[str] = field(default_factory=list)
+    last_answered: int = 0  # conversation cursor: the last seq this persona answered
+    first_ts: int = 0
+    last_ts: int = 0
+
+    # -- reading ---------------------------------------------------------------------
+    def get(self, kind: str) -> Fact | None:
+        return next((f for f in reversed(self.facts) if f.kind == kind), None)
+
+    def all(self, kind: str) -> list[Fact]:
+        return [f for f in self.facts if f.kind == kind]
+
+    def likes(self) -> list[Fact]:
+        return self.all("like") + self.all("favourite")
+
+    def dislikes(self) -> list[Fact]:
+        return self.all("dislike")
+
+    def habits(self) -> list[Fact]:
+        return self.all("habit")
+
+    @property
+    def known_name(self) -> str:
+        """What to call them: what they told us, else the hub's display name."""
+        fact = self.get("name")
+        return fact.value if fact else self.name
+
+    # -- changing --------------------------------------------------------------------
+    def learn(self, items: list[Extracted] | tuple[Extracted, ...], seq: int, mid: str, ts: int,
+              max_facts: int = MAX_FACTS) -> list[Fact]:
+        """Add what a message said; returns the facts that are new or changed."""
+        learned: list[Fact] = []
+        for item in items:
+            fact = Fact(item.kind, item.value, item.subject, seq, mid, ts)
+            same = [f for f in self.facts if f.key() == fact.key()]
+            if same and all(f.value == fact.value for f in same):
+                continue
+            opposite = OPPOSITE.get(fact.kind)
+            self.facts = [f for f in self.facts if f.key() != fact.key()
+                          and (f.kind, f.value.lower()) != (opposite, fact.value.lower())]
+            self.facts.append(fact)
+            learned.append(fact)
+        if len(self.facts) > max_facts:
+            # The oldest go first, but never the name: it is what makes a persona personal.
+            keep = sorted(self.facts, key=lambda f: (f.kind == "name", f.seq), reverse=True)[:max_facts]
+            self.facts = [f for f in self.facts if f in keep]
+        return learned
+
+    def forget(self, target: str) -> list[Fact]:
+        """Remove what ``target`` names ("my name", "that I like jazz", "jazz"); returns it."""
+        doomed = _matching(self.facts, target)
+        self.facts = [f for f in self.facts if f not in doomed]
+        words = set(content_words(target, limit=8))
+        self.topics = {t: n for t, n in self.topics.items() if t not in words}
+        if re.search(r"\bmood\b|\bhow i feel\b", target, re.IGNORECASE):
+            self.mood = Mood()
+        self.refresh_summary()
+        return doomed
+
+    def forget_all(self) -> list[Fact]:
+        """Everything learned about them goes; the conversation cursor stays (it is not about
+        them, and losing it would make the persona answer old messages again)."""
+        gone = self.facts
+        self.facts, self.mood, self.topics, self.summary = [], Mood(), {}, ""
+        self.asked, self.asked_slots = "", []
+        return gone
+
+    def feel(self, score: float, word: str, seq: int, ts: int) -> None:
+        # Smoothed so one sarcastic line does not flip the persona's read of someone.
+        smoothed = score if self.turns <= 1 else 0.6 * score + 0.4 * self.mood.score
+        self.mood = Mood(round(smoothed, 3), word or self.mood.word, seq, ts)
+
+    def note_topics(self, words: tuple[str, ...]) -> None:
+        for word in words:
+            self.topics[word] = self.topics.get(word, 0) + 1
+        if len(self.topics) > MAX_TOPICS:
+            ranked = sorted(self.topics.items(), key=lambda kv: kv[1], reverse=True)
+            self.topics = dict(ranked[:MAX_TOPICS])
+
+    def refresh_summary(self) -> None:
+        """A short rolling description, regenerated from what is known now (for model minds)."""
+        parts = [f.say() for f in self.facts[-12:]]
+        if self.topics:
+            top = sorted(self.topics, key=lambda t: self.topics[t], reverse=True)[:5]
+            parts.append("talked about " + ", ".join(top))
+        if self.turns:
+            parts.append(f"mood {self.mood.label}" + (f" ({self.mood.word})" if self.mood.word else ""))
+        self.summary = "; ".join(parts)[:MAX_SUMMARY]
+
+    # -- storage ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        # By hand rather than dataclasses.asdict: that deep-copies generically and was the
+        # largest cost of a store put with thousands of conversations.
+        data = dict(vars(self))
+        data["facts"] = [dict(vars(f)) for f in self.facts]
+        data["mood"] = dict(vars(self.mood))
+        data["topics"] = dict(self.topics)
+        data["asked_slots"] = list(self.asked_slots)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PersonMemory:
+        data = dict(data)
+        data["facts"] = [Fact(**f) for f in data.get("facts", [])]
+        data["mood"] = Mood(**data.get("mood", {}))
+        data["topics"] = dict(data.get("topics", {}))
+        data["asked_slots"] = list(data.get("asked_slots", []))
+        return cls(**data)
+
+
+def _matching(facts: list[Fact], target: str) -> list[Fact]:
+    kinds = {k for pattern, ks in _SLOT_PHRASES if pattern.search(target) for k in ks}
+    if kinds:
+        return [f for f in facts if f.kind in kinds]
+    stated = {(e.kind, e.value.lower()) for e in extract_facts(target)}
+    if stated:
+        hits = [f for f in facts if (f.kind, f.value.lower()) in stated]
+        if hits:
+            return hits
+    words = content_words(target, limit=8) or tuple(w.lower() for w in target.split() if len(w) > 2)
+    return [f for f in facts if words and any(w in f"{f.value} {f.subject}".lower() for w in words)]
+
+
+class MemoryStore(ABC):
+    """Per (persona, person) memory. Small on purpose: a Redis store must fit it too."""
+
+    @abstractmethod
+    async def get(self, persona: str, person: str) -> PersonMemory | None: ...
+
+    @abstractmethod
+    async def put(self, persona: str, memory: PersonMemory) -> None: ...
+
+    @abstractmethod
+    async def delete(self, persona: str, person: str) -> bool: ...
+
+    @abstractmethod
+    async def list(self, persona: str) -> list[str]:
+        """The people this persona has a memory of."""
+
+    async def close(self) -> None:
+        return None
+
+
+class InMemoryStore(MemoryStore):
+    """Bounded: at most ``max_people`` (persona, person) memories, least recently used out.
+
+    Stores the dict form, not the object, so callers cannot change stored memory by
+    mutating what `get` returned — the same semantics a networked store has.
+    """
+
+    def __init__(self, max_people: int = 100_000) -> None:
+        if max_people < 1:
+            raise ValueError("max_people must be >= 1")
+        self.max_people = max_people
+        self._data: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._people: dict[str, set[str]] = {}
+
+    async def get(self, persona: str, person: str) -> PersonMemory | None:
+        data = self._data.get((persona, person))
+        if data is None:
+            return None
+        self._data.move_to_end((persona, person))
+        return PersonMemory.from_dict(data)
+
+    async def put(self, persona: str, memory: PersonMemory) -> None:
+        key = (persona, memory.person)
+        self._data[key] = memory.to_dict()
+        self._data.move_to_end(key)
+        self._people.setdefault(persona, set()).add(memory.person)
+        while len(self._data) > self.max_people:
+            (old_persona, old_person), _ = self._data.popitem(last=False)
+            self._people[old_persona].discard(old_person)
+
+    async def delete(self, persona: str, person: str) -> bool:
+        self._people.get(persona, set()).discard(person)
+        return self._data.pop((persona, person), None) is not None
+
+    async def list(self, persona: str) -> list[str]:
+        return sorted(self._people.get(persona, ()))
+
+    def __len__(self) -> int:
+        return len(self._data)

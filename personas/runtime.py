@@ -1,0 +1,108 @@
+"""Running personas: one supervised worker per card, embedded in a hub or on their own.
+
+`start_embedded` is what `os1 serve` calls once its socket listens: it mints a persona
+token per card with the hub's secret and connects each worker over the loopback, exactly
+as an outside agent would. `Runtime.stop()` cancels every task and waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from clients.sdk import ConnectionClosedError
+from clients.wire import FATAL_CLOSE_CODES, backoff_delays
+from personas.card import Card
+from personas.catalog import builtin_cards
+from personas.memory import InMemoryStore, MemoryStore
+from personas.minds import make_mind
+from personas.worker import PersonaWorker, WorkerError
+
+log = structlog.get_logger("os1.persona")
+
+TOKEN_TTL = 365 * 86400.0  # embedded workers live as long as the hub; see the report on refresh
+
+
+@dataclass
+class Runtime:
+    workers: dict[str, PersonaWorker]
+    store: MemoryStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def worker(self, persona: str) -> PersonaWorker:
+        return self.workers[persona]
+
+    def status(self) -> list[dict[str, Any]]:
+        """id, name, online, conversations now, mind — what `GET /api/personas` will list."""
+        return [{"id": w.card.id, "name": w.card.name, "online": w.ready.is_set(),
+                 "conversations": w.conversations_now(), "mind": w.mind.name, **w.stats}
+                for w in self.workers.values()]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks)
+
+
+async def start_embedded(ws_url: str, secret: str, cards: Iterable[Card] | None = None, *,
+                         store: MemoryStore | None = None, seed: int = 0, chunk_delay: float = 0.0,
+                         ready_timeout: float = 10.0, **worker_options: Any) -> Runtime:
+    """Run every card (default: the built-in ones) as a persona of the hub at ``ws_url``."""
+    from server.auth import mint  # the hub's own minting: embedded personas share its secret
+
+    store = store if store is not None else InMemoryStore()
+    workers = {}
+    for card in builtin_cards() if cards is None else cards:
+        token = mint(secret, sub=card.id, role="persona", name=card.name, ttl=TOKEN_TTL)
+        workers[card.id] = PersonaWorker(card, ws_url, token, store=store,
+                                         mind=make_mind(card, seed=seed, chunk_delay=chunk_delay),
+                                         **worker_options)
+    return await run_workers(list(workers.values()), store, ready_timeout)
+
+
+async def run_workers(workers: list[PersonaWorker], store: MemoryStore, ready_timeout: float) -> Runtime:
+    """Supervise ``workers``; return once all are online, or raise (and stop them all) when
+    one gives up (e.g. its token is refused) or they are not online within ``ready_timeout``."""
+    runtime = Runtime({w.card.id: w for w in workers}, store)
+    runtime.tasks = [asyncio.create_task(supervise(w), name=f"persona-{w.card.id}") for w in workers]
+    ready: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*(w.ready.wait() for w in workers)))
+    watched: list[asyncio.Future[Any]] = [ready, *runtime.tasks]
+    done, _ = await asyncio.wait(watched, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+    if ready in done:
+        return runtime
+    ready.cancel()
+    await asyncio.wait([ready])
+    await runtime.stop()
+    gave_up = [t.get_name() for t in runtime.tasks if t in done]
+    if gave_up:
+        raise RuntimeError(f"{', '.join(gave_up)} could not start (see the log)")
+    raise TimeoutError(f"personas not online within {ready_timeout:g} s")
+
+
+async def supervise(worker: PersonaWorker, backoff: tuple[float, float] = (0.2, 10.0)) -> None:
+    """Keep a worker running: restart it after a failure, give up on a refused token."""
+    delays = backoff_delays(*backoff)
+    bound = log.bind(persona=worker.card.id)
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await worker.run()
+        except ConnectionClosedError as exc:
+            if exc.code in FATAL_CLOSE_CODES:
+                bound.error("persona_refused", code=exc.code, reason=exc.reason)
+                return
+            bound.warning("persona_disconnected", code=exc.code, reason=exc.reason)
+        except WorkerError as exc:
+            bound.error("persona_misconfigured", error=str(exc))
+            return
+        except Exception:
+            bound.exception("persona_crashed")
+        if loop.time() - started > 60:
+            delays = backoff_delays(*backoff)  # it ran fine for a while: start small again
+        await asyncio.sleep(next(delays))

@@ -1,0 +1,324 @@
+"""A persona worker: one hub connection, thousands of conversations.
+
+The reader (one loop over the SDK's events) never waits on a conversation: it files each
+message into its :class:`Conversation` and starts that conversation's task if none runs.
+A task answers its conversation's messages one by one, in seq order, so a conversation is
+ordered within itself and conversations proceed concurrently; a semaphore bounds how many
+minds think at once. Replies stream as `delta` frames and end with one `send` whose `cid`
+is derived from (room, seq answered): a retry after a reconnect or a restart is deduped by
+the hub instead of posted twice. The last answered seq of each conversation is kept in the
+memory store, and on start the worker rejoins every known conversation from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+
+from clients.sdk import Client, ConnectionClosedError, RequestError, RequestTimeoutError
+from personas.card import Card
+from personas.conversation import Conversation, Pending
+from personas.memory import Fact, MemoryStore, PersonMemory
+from personas.minds.base import Message, Mind, MindInput, Turn
+from personas.pacer import Pacer
+from personas.understand import Intent, Reading, read
+
+log = structlog.get_logger("os1.persona")
+
+FALLBACK = "Sorry — I lost my train of thought for a second. Could you say that again?"
+SEND_ATTEMPTS = 4
+CATCH_UP_PARALLEL = 32  # joins in flight while catching up after a start
+STATUS_EVERY = 1.0  # seconds between checks whether the head count reported to the hub changed
+
+
+class WorkerError(Exception):
+    """The worker cannot run as configured (e.g. its token is for another persona)."""
+
+
+def reply_cid(room: str, seq: int) -> str:
+    """The cid (and stream id) of the reply to message ``seq`` of ``room``: stable across retries."""
+    return "r-" + hashlib.blake2b(f"{room}#{seq}".encode(), digest_size=12).hexdigest()
+
+
+class PersonaWorker:
+    def __init__(self, card: Card, url: str, token: str, *, mind: Mind, store: MemoryStore,
+                 max_thinking: int = 64, queue_limit: int = 16, active_window: float = 900.0,
+                 max_conversations: int = 100_000, mind_timeout: float = 20.0,
+                 client_options: dict[str, Any] | None = None) -> None:
+        self.card, self.url, self.token = card, url, token
+        self.mind, self.store = mind, store
+        self.queue_limit, self.active_window = queue_limit, active_window
+        self.max_conversations, self.mind_timeout = max_conversations, mind_timeout
+        self.client_options = {"max_events": 50_000, **(client_options or {})}
+        self.conversations: OrderedDict[str, Conversation] = OrderedDict()
+        self.ready = asyncio.Event()
+        self.stats = {"answered": 0, "mind_failures": 0, "send_failures": 0, "merged": 0, "deduped": 0}
+        self._thinking = asyncio.Semaphore(max_thinking)
+        self._busy_at = max_thinking  # more conversations than minds at work: stream coarser
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}  # room -> its answering task
+        self._client: Client | None = None
+        self._pacer = Pacer(float("inf"), float("inf"))
+        self._prefix = f"dm:{card.id}:"
+        self._log = log.bind(persona=card.id)
+        self._active: OrderedDict[str, float] = OrderedDict()  # room -> last message, oldest first
+        self._reported: int | None = None  # head count last reported to the hub (`status`)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, catch up, answer until cancelled or the hub closes for good."""
+        client = Client(self.url, self.token, **self.client_options)
+        await client.connect()
+        self._client = client
+        try:
+            self._check_identity(client)
+            self._pacer = Pacer.from_welcome(client.welcome)
+            self.ready.set()
+            self._log.info("persona_online", mind=self.mind.name)
+            self._spawn(self._catch_up())
+            self._spawn(self._report_status())
+            for conv in list(self.conversations.values()):
+                self._kick(conv)  # after a restart of this worker: what was interrupted
+            async for event in client:
+                self._on_event(event)
+            raise client.closed or ConnectionClosedError(None, "ended")
+        finally:
+            self.ready.clear()
+            await self._stop_tasks()
+            self._client = None
+            await client.close()
+
+    def _check_identity(self, client: Client) -> None:
+        me = client.me or {}
+        if me.get("id") != self.card.id or me.get("role") != "persona":
+            raise WorkerError(f"token is for {me.get('role')} {me.get('id')!r}, "
+                              f"not persona {self.card.id!r}: mint one with sub={self.card.id}")
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _stop_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._running.clear()
+
+    # -- what the worker knows --------------------------------------------------------------
+    def conversations_now(self) -> int:
+        """People who wrote within the active window: the honest answer to "how many?".
+
+        Exact and amortised O(1) — every answer asks, so a walk over thousands of
+        conversations each time would make answering quadratic.
+        """
+        since = time.monotonic() - self.active_window
+        while self._active and next(iter(self._active.values())) < since:
+            self._active.popitem(last=False)
+        return len(self._active)
+
+    def _conversation(self, room: str) -> Conversation:
+        conv = self.conversations.get(room)
+        if conv is None:
+            conv = Conversation(room, room[len(self._prefix):], limit=self.queue_limit)
+            self.conversations[room] = conv
+            self._evict()
+        return conv
+
+    def _evict(self) -> None:
+        # Idle conversations are cheap to rebuild (their cursor is in the store): drop the
+        # least recently active ones past the bound, never one with work in flight.
+        while len(self.conversations) > self.max_conversations:
+            room, conv = next(iter(self.conversations.items()))
+            if room in self._running or not conv.idle:
+                break
+            del self.conversations[room]
+
+    # -- reading the hub ----------------------------------------------------------------------
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("t")
+        if kind == "msg":
+            self._on_msg(event)
+        elif kind in ("reconnecting", "reconnected"):
+            self._log.info(kind, attempt=event.get("attempt"), code=event.get("code"))
+            self._reported = None  # a new connection: the hub knows nothing of us yet
+
+    def _on_msg(self, event: dict[str, Any]) -> None:
+        room, seq, sender = event.get("room"), event.get("seq"), event.get("from") or {}
+        if not isinstance(room, str) or not room.startswith(self._prefix) or not isinstance(seq, int):
+            return  # collective chatter and group rooms are for later slices
+        conv = self._conversation(room)
+        own = sender.get("id") == self.card.id
+        item = Pending(seq, str(event.get("mid", "")), str(event.get("text", "")),
+                       str(sender.get("name", "")), int(event.get("ts", 0) or 0))
+        merges = conv.merges
+        if conv.offer(item, own=own):
+            conv.last_active = self._active[room] = time.monotonic()
+            self._active.move_to_end(room)
+            self.conversations.move_to_end(room)
+        self.stats["merged"] += conv.merges - merges
+        self._kick(conv)
+
+    def _kick(self, conv: Conversation) -> None:
+        if conv.room not in self._running and conv.ready:
+            self._running[conv.room] = self._spawn(self._drain(conv))
+
+    async def _report_status(self) -> None:
+        """Tell the hub how many conversations this worker holds (GET /api/personas sums it)."""
+        client = self._client_or_raise()
+        self._reported = None
+        while True:
+            count = self.conversations_now()
+            if count != self._reported:
+                await self._pacer.take()
+                try:
+                    await client.request({"t": "status", "conversations": count, "mind": self.mind.name})
+                    self._reported = count
+                except RequestError as exc:  # a hub without `status`: nothing to report to
+                    self._log.info("status_unsupported", error=str(exc))
+                    return
+                except (RequestTimeoutError, ConnectionClosedError):
+                    pass  # retried on the next round, on the resumed connection
+            await asyncio.sleep(STATUS_EVERY)
+
+    async def _catch_up(self) -> None:
+        """Rejoin every conversation known to the store from the last seq answered."""
+        people = await self.store.list(self.card.id)
+        limit = asyncio.Semaphore(CATCH_UP_PARALLEL)
+
+        async def one(person: str) -> None:
+            async with limit:
+                memory = await self.store.get(self.card.id, person)
+                if memory is not None:
+                    await self._rejoin(self._prefix + person, memory.last_answered)
+
+        await asyncio.gather(*(one(p) for p in people))
+        if people:
+            self._log.info("caught_up", conversations=len(people))
+
+    async def _rejoin(self, room: str, since: int) -> None:
+        client = self._client_or_raise()
+        conv = self._conversation(room)
+        conv.hold(since)
+        await self._pacer.take()
+        try:
+            joined = await client.join(room, since=since)
+            latest = joined.get("seq")
+            history = ((client.welcome or {}).get("server") or {}).get("history")
+            conv.release_at(latest if isinstance(latest, int) else 0,
+                            retained=history if joined.get("gap") and isinstance(history, int) else None)
+        except (RequestError, RequestTimeoutError) as exc:
+            self._log.warning("rejoin_failed", room=room, error=str(exc))
+            conv.release_at(0)
+        self._kick(conv)
+
+    # -- answering --------------------------------------------------------------------------
+    async def _drain(self, conv: Conversation) -> None:
+        try:
+            while (item := conv.next()) is not None:
+                try:
+                    await self._answer(conv, item)
+                except (ConnectionClosedError, asyncio.CancelledError):
+                    conv.queue.insert(0, item)  # answered after the restart instead
+                    raise
+                except Exception:
+                    self._log.exception("answer_failed", room=conv.room, seq=item.seq)
+        finally:
+            self._running.pop(conv.room, None)
+
+    async def _answer(self, conv: Conversation, item: Pending) -> None:
+        memory = await self.store.get(self.card.id, conv.person) or PersonMemory(
+            conv.person, name=item.name, first_ts=item.ts)
+        if item.seq <= memory.last_answered:
+            conv.answered(item.seq)
+            self.stats["deduped"] += 1
+            return
+        reading = read(item.text, memory.asked)
+        learned, forgotten = self._apply(memory, reading, item)
+        await self.store.put(self.card.id, memory)  # forgetting is real before we say so
+        if reading.intent is Intent.FORGET_ALL:
+            conv.turns.clear()  # forgotten words must not come back through recent turns
+        stream = reply_cid(conv.room, item.seq)
+        if not self._busy() and self._pacer.try_take():
+            await self._client_or_raise().typing(conv.room)
+        inp = MindInput(self.card, memory, tuple(conv.turns),
+                        Message(item.text, item.seq, item.mid, conv.person, conv.room),
+                        reading, learned, forgotten, self.conversations_now())
+        text = await self._think(inp, stream)
+        ack = await self._post(conv.room, text, stream, item.seq)
+        memory.last_answered = item.seq
+        memory.refresh_summary()
+        await self.store.put(self.card.id, memory)
+        conv.answered(item.seq)
+        conv.turns.extend([Turn("person", item.text, item.seq),
+                           Turn("persona", text, int((ack or {}).get("seq", item.seq)))])
+        self.stats["answered"] += 1
+
+    def _apply(self, memory: PersonMemory, reading: Reading, item: Pending) -> tuple[list[Fact], list[Fact]]:
+        memory.turns += item.merged
+        memory.name = item.name or memory.name
+        memory.last_ts = item.ts
+        if reading.intent is Intent.FORGET_ALL:
+            return [], memory.forget_all()
+        if reading.intent is Intent.FORGET:
+            return [], memory.forget(reading.target)
+        learned = memory.learn(reading.facts, item.seq, item.mid, item.ts)
+        memory.feel(reading.sentiment, reading.feeling, item.seq, item.ts)
+        memory.note_topics(reading.topics)
+        return learned, []
+
+    async def _think(self, inp: MindInput, stream: str) -> str:
+        client, room = self._client_or_raise(), inp.message.room
+        parts: list[str] = []
+        unsent = ""
+        async with self._thinking:  # the wait for a turn is not the mind's time
+            try:
+                async with asyncio.timeout(self.mind_timeout):
+                    async for chunk in self.mind.reply(inp):
+                        parts.append(chunk)
+                        unsent += chunk
+                        # Busy: only the first chunk streams — every delta costs a frame out
+                        # and its echo back. Unsent chunks join the next delta or the final msg.
+                        if (len(parts) == 1 or not self._busy()) and self._pacer.try_take():
+                            await client.delta(room, stream, unsent)
+                            unsent = ""
+            except (TimeoutError, Exception) as exc:  # a mind never leaves a person unanswered
+                self.stats["mind_failures"] += 1
+                self._log.warning("mind_failed", room=room, error=repr(exc))
+                return FALLBACK
+        text = "".join(parts).strip()
+        limit = ((client.welcome or {}).get("server") or {}).get("max_text", 16384)
+        return text[:limit] if text else FALLBACK
+
+    async def _post(self, room: str, text: str, stream: str, seq: int) -> dict[str, Any] | None:
+        client = self._client_or_raise()
+        for attempt in range(SEND_ATTEMPTS):
+            await self._pacer.take()
+            try:
+                return await client.send(room, text, cid=stream, stream=stream, reply_to=seq)
+            except RequestError as exc:
+                if exc.code == "conflict":
+                    return None  # an earlier attempt already answered this message
+                if exc.code not in ("rate_limited", "unavailable"):
+                    raise
+            except RequestTimeoutError:
+                pass  # the same cid is safe to send again
+            await asyncio.sleep(0.1 * 2**attempt)
+        self.stats["send_failures"] += 1
+        raise WorkerError(f"could not answer {room}#{seq} after {SEND_ATTEMPTS} attempts")
+
+    def _busy(self) -> bool:
+        return len(self._running) > self._busy_at
+
+    def _client_or_raise(self) -> Client:
+        if self._client is None:
+            raise ConnectionClosedError(None, "worker is not connected")
+        return self._client
