@@ -57,7 +57,7 @@ async def personas(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     online = hub.personas()
     listed: dict[str, dict[str, Any]] = {}
-    for card in request.app.get(CATALOG, ()):
+    for card in request.app[CATALOG]:
         listed[card["id"]] = {**card, "online": False, "workers": 0, "conversations": 0}
     for pid, entry in online.items():
         listed[pid] = {**listed.get(pid, {}), **entry,

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server import api, pages
-from server.appkeys import HUB, SETTINGS, TRANSPORT
+from server.appkeys import CATALOG, HUB, SETTINGS, TRANSPORT
 from server.config import Settings
 from server.engine.base import Engine
 from server.engine.memory import MemoryEngine
@@ -29,8 +29,10 @@ def make_engine(settings: Settings) -> Engine:
     return MemoryEngine(history=settings.history, cid_ttl=settings.cid_ttl)
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> web.Application:
-    """A ready-to-run app; `settings` must have its secret and node filled in."""
+def create_app(settings: Settings, engine: Engine | None = None,
+               catalog: list[dict[str, Any]] | None = None) -> web.Application:
+    """A ready-to-run app; `settings` must have its secret and node filled in. `catalog`
+    describes the personas this node runs itself (listed by GET /api/personas)."""
     if not settings.secret:
         raise ValueError("settings.secret is empty: call Settings.with_defaults_filled() first")
     middlewares: list[Any] = [json_errors]  # a plain-function middleware: see json_errors
@@ -42,6 +44,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> web.Applicat
     app[SETTINGS] = settings
     app[HUB] = hub
     app[TRANSPORT] = transport
+    app[CATALOG] = catalog or []
     app.cleanup_ctx.append(_engine_ctx)
     app.on_shutdown.append(_drain)
     app.router.add_get("/ws", transport.handle)

@@ -17,7 +17,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         flags = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
         settings = Settings.load(**flags).with_defaults_filled()
-    except (ConfigError, OSError) as e:
+        from server.serve import load_personas
+
+        cards = load_personas(settings)
+    except (ConfigError, OSError, ValueError) as e:  # CardError is a ValueError
         print(f"os1 serve: {e}", file=sys.stderr)
         return 2
     configure(settings.log_format)
@@ -29,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional on some platforms
         pass
-    asyncio.run(run(settings, on_ready=lambda base: print_banner(settings, base)))
+    asyncio.run(run(settings, cards, on_ready=lambda base: print_banner(settings, base)))
     return 0
 
 
@@ -65,10 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("chat", help="chat with a persona in the terminal", add_help=False)
     sub.add_parser("watch", help="stream the personas' collective (observer token)",
                    add_help=False)
+    sub.add_parser("personas", help="list, run or import personas", add_help=False)
     return p
 
 
-_DELEGATED = {"chat": "clients.chat", "watch": "clients.watch"}
+_DELEGATED = {"chat": "clients.chat", "watch": "clients.watch", "personas": "personas.cli"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,21 @@ class Settings:
         20, "OS1_RATE_STRIKES", _pos_int, "rate_limited errors within the window before close 4029"
     )
     rate_window: float = setting(10.0, "OS1_RATE_WINDOW", _pos_float, "seconds of the strike window")
+    persona_rate_limit: float = setting(
+        2000.0,
+        "OS1_PERSONA_RATE_LIMIT",
+        _pos_float,
+        "frames per second per persona connection (one carries thousands of conversations)",
+    )
+    persona_rate_burst: int = setting(
+        4000, "OS1_PERSONA_RATE_BURST", _pos_int, "token bucket size per persona connection"
+    )
+    personas: str = setting(
+        "builtin",
+        "OS1_PERSONAS",
+        str,
+        "personas os1 serve runs itself: builtin, none, or a folder of card .toml files",
+    )
     send_queue: int = setting(
         4096, "OS1_SEND_QUEUE", _pos_int, "frames queued to one slow reader before close 4008"
     )

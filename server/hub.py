@@ -125,12 +125,18 @@ class Hub:
                 "max_frame": self.settings.max_frame,
                 "max_text": self.settings.max_text,
                 "history": self.settings.history,
-                "rate": {"per_s": self.settings.rate_limit, "burst": self.settings.rate_burst},
+                "rate": self._rate(identity),
             },
         }
         if rid is not None:
             frame["re"] = rid
         return frame
+
+    def _rate(self, identity: Identity) -> dict[str, float]:
+        s = self.settings
+        if identity.role is Role.PERSONA:
+            return {"per_s": s.persona_rate_limit, "burst": s.persona_rate_burst}
+        return {"per_s": s.rate_limit, "burst": s.rate_burst}
 
     async def check_revoked(self, identity: Identity) -> None:
         if identity.iat <= await self.engine.revoked_upto(identity.id):

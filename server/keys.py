@@ -13,6 +13,7 @@ newline are safe separators; glob characters are escaped in patterns all the sam
     os1:{<room>}:members          set: user ids
     os1:{<room>}:where            hash: "<user>\\n<node>" -> 1 (presence per node)
     os1:{<room>}:present          hash: user -> number of nodes where present
+    os1:epoch                     string: id of this store's history (welcome.server.epoch)
     os1:rooms                     set: created group/collective rooms
     os1:revoked                   zset: user -> revocation second (ZADD GT keeps the max)
     os1:nodes                     zset: node -> liveness deadline, ms on the Redis clock
@@ -32,6 +33,7 @@ import re
 
 PREFIX = "os1:"
 
+EPOCH = PREFIX + "epoch"
 ROOMS = PREFIX + "rooms"
 REVOKED = PREFIX + "revoked"
 NODES = PREFIX + "nodes"

@@ -7,7 +7,8 @@ import asyncio
 import getpass
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -16,6 +17,9 @@ from server import auth
 from server.app import HUB, create_app
 from server.config import Settings
 from server.rooms import ID_RE
+
+if TYPE_CHECKING:
+    from personas.card import Card
 
 log = structlog.get_logger("os1.serve")
 
@@ -40,8 +44,27 @@ def links(settings: Settings, base: str) -> dict[str, str]:
     return {"chat": f"{base}/?token={human}", "dashboard": f"{base}/dashboard?token={observer}"}
 
 
-async def run(settings: Settings, *, on_ready: Callable[[str], None] | None = None) -> None:
-    app = create_app(settings)
+def load_personas(settings: Settings) -> list[Card]:
+    """The cards `os1 serve` runs itself (OS1_PERSONAS); CardError names a bad file."""
+    from personas.catalog import builtin_cards, load_dir
+
+    if settings.personas == "none":
+        return []
+    if settings.personas == "builtin":
+        return builtin_cards()
+    return load_dir(settings.personas)
+
+
+def describe(card: Card) -> dict[str, Any]:
+    """What GET /api/personas shows of a card."""
+    return {"id": card.id, "name": card.name, "tagline": card.tagline, "greeting": card.greeting,
+            "interests": list(card.interests), "expertise": list(card.expertise),
+            "mind": card.mind.backend}
+
+
+async def run(settings: Settings, cards: Sequence[Card] = (), *,
+              on_ready: Callable[[str], None] | None = None) -> None:
+    app = create_app(settings, catalog=[describe(c) for c in cards])
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.drain_timeout,
                            access_log=None)
     await runner.setup()
@@ -54,12 +77,22 @@ async def run(settings: Settings, *, on_ready: Callable[[str], None] | None = No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("listening", url=base, node=settings.node, engine=app[HUB].engine.name)
-    if on_ready is not None:
-        on_ready(base)
+    personas = None
     try:
+        if cards:
+            from personas.runtime import start_embedded
+
+            # Loopback, exactly as an outside agent connects (0.0.0.0 is not an address to dial).
+            dial = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            personas = await start_embedded(f"ws://{dial}:{port}/ws", settings.secret, cards)
+            log.info("personas_online", personas=[c.id for c in cards])
+        if on_ready is not None:
+            on_ready(base)
         await stop.wait()
     finally:
         log.info("draining")
+        if personas is not None:
+            await personas.stop()  # before the drain, so they do not reconnect into it
         await runner.cleanup()
         log.info("stopped")
 

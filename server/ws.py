@@ -17,6 +17,7 @@ from server.connection import Connection, Flusher
 from server.errors import BadRequest, CloseCode, HubError, RateLimited, Unauthorized
 from server.hub import Hub
 from server.metrics import Metrics
+from server.permissions import Role
 from server.protocol import requests as rq
 from server.protocol.codec import SUBPROTOCOLS, decode_binary, decode_text, format_for
 from server.ratelimit import Strikes, TokenBucket
@@ -182,6 +183,9 @@ class WsTransport:
                 return False
         else:
             rid = None  # header auth: welcome without re
+        if identity.role is Role.PERSONA:  # one persona connection carries many conversations
+            s = self.settings
+            conn.limiter = TokenBucket(s.persona_rate_limit, s.persona_rate_burst, time.monotonic())
         hub.reply(conn, hub.welcome(conn, identity, rid))
         structlog.contextvars.bind_contextvars(user=identity.id, role=identity.role.value)
         log.info("welcome")
