@@ -88,3 +88,65 @@ async def test_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
 async def test_token_refuses_a_bad_id_with_a_message(tmp_path: Path) -> None:
     code, out, err = await _run("token", "--role", "human", "--sub", "no spaces", env=_env(tmp_path))
     assert code == 2 and not out and "bad sub" in err
+
+
+async def _serve(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(OS1), "serve", "--port", "0", env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        while not (m := re.search(rb"OS1 hub on (http://\S+)", await proc.stdout.readline())):
+            pass
+    return proc, m.group(1).decode()
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(15):
+        assert await proc.wait() == 0
+
+
+async def test_serve_runs_the_builtin_personas_and_samantha_answers(tmp_path: Path) -> None:
+    import aiohttp
+
+    from clients.sdk import Client
+
+    env = _env(tmp_path, OS1_SECRET="s" * 40)
+    proc, base = await _serve(env)
+    try:
+        token = auth.mint("s" * 40, sub="alice", role="human", name="Alice")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/api/personas",
+                                headers={"Authorization": f"Bearer {token}"}) as r:
+                listed = {p["id"]: p for p in (await r.json())["personas"]}
+        assert len(listed) >= 5 and listed["samantha"]["online"] is True
+        assert listed["samantha"]["mind"] == "reflex"
+        async with Client(base.replace("http", "ws", 1) + "/ws", token) as alice:
+            room = (await alice.join("dm:samantha"))["room"]
+            await alice.send(room, "Hi, my name is Alice.")
+            async with asyncio.timeout(15):
+                async for event in alice:
+                    if event["t"] == "msg" and event["from"]["id"] == "samantha":
+                        break
+        assert "Alice" in event["text"]
+    finally:
+        await _stop(proc)
+
+
+async def test_serve_without_personas_and_with_a_bad_card_folder(tmp_path: Path) -> None:
+    import aiohttp
+
+    proc, base = await _serve(_env(tmp_path, OS1_SECRET="s" * 40, OS1_PERSONAS="none"))
+    try:
+        token = auth.mint("s" * 40, sub="alice", role="human")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/api/personas",
+                                headers={"Authorization": f"Bearer {token}"}) as r:
+                assert (await r.json()) == {"personas": []}
+    finally:
+        await _stop(proc)
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "bad.toml").write_text('id = "x"\n')
+    code, _, err = await _run("serve", env=_env(tmp_path, OS1_PERSONAS=str(tmp_path / "cards")))
+    assert code == 2 and "bad.toml" in err
