@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -204,6 +204,21 @@ class Connection:
         finally:
             self._pending.pop(pending.frame["id"], None)
 
+    def _pacer(self) -> Callable[[int], Awaitable[None]]:
+        """Spread a resume burst (a persona may rejoin thousands of rooms) over the hub's
+        announced rate (welcome.server.rate), so the hub never refuses it as a flood."""
+        rate = ((self.welcome or {}).get("server") or {}).get("rate") or {}
+        per_s, burst = rate.get("per_s"), rate.get("burst")
+        if not isinstance(per_s, int | float) or not isinstance(burst, int) or per_s <= 0:
+            return _no_pause
+        chunk = max(1, burst // 2)  # half the bucket: room left for the live traffic
+
+        async def pace(i: int) -> None:
+            if (i + 1) % chunk == 0:
+                await asyncio.sleep(chunk / per_s)
+
+        return pace
+
     async def _transmit(self, pending: _Pending) -> None:
         ws = self._ws
         if ws is None or pending.gen == self._gen:
@@ -339,8 +354,10 @@ class Connection:
         ]
         rooms: dict[str, Any] = {}
         try:
-            for _, pending in batch:
+            pace = self._pacer()
+            for i, (_, pending) in enumerate(batch):
                 await self._transmit(pending)
+                await pace(i)
             for frame, pending in batch:
                 rooms[frame["room"]] = await self._resumed(frame, pending)
         except TimeoutError:
@@ -396,3 +413,7 @@ async def _reap(task: asyncio.Task[Any]) -> None:
     await asyncio.wait({task})
     if not task.cancelled() and task.exception() is not None:
         log.error("client task failed", exc_info=task.exception())
+
+
+async def _no_pause(_: int) -> None:
+    return None

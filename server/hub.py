@@ -39,6 +39,9 @@ log = structlog.get_logger("os1.hub")
 CloseFn = Callable[[Connection, CloseCode, str], None]  # asks the transport to close
 
 
+_NO_ECHO = frozenset({"delta", "typing"})
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -92,6 +95,9 @@ class Hub:
             targets = self.routes.targets(room)
         frames: dict[Format, bytes] = {}
         n = 0
+        if event["t"] in _NO_ECHO:  # a writer needs not hear its own stream or typing back
+            author = event["from"]["id"]
+            targets = [c for c in targets if c.identity is None or c.identity.id != author]
         for conn in targets:
             if conn.joining and room in conn.joining:
                 held = conn.joining[room]

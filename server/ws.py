@@ -244,7 +244,7 @@ class WsTransport:
                 if conn.strikes.add(now):
                     hub.error(conn, RateLimited("rate limit exceeded repeatedly"), rid)
                     return CloseCode.RATE_LIMITED
-                raise RateLimited(f"slow down: at most {s.rate_limit:g} frames/s")
+                raise RateLimited(f"slow down: at most {conn.limiter.rate:g} frames/s")
             return rq.parse_request(frame, max_text=s.max_text)
         except HubError as e:
             if isinstance(e, BadRequest):
