@@ -7,10 +7,12 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from conftest import make_settings
-from sdk_util import connect, event_of, kill  # noqa: F401 - connect is a fixture
+from sdk_util import connect, event_of, kill
+
 from server.config import Settings
+
+__all__ = ["connect"]  # a fixture, used by name
 
 
 @pytest.fixture
