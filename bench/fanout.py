@@ -37,9 +37,12 @@ def start_hub(
 ) -> tuple[subprocess.Popen[bytes], str, int]:
     env = dict(os.environ, OS1_SECRET=SECRET, OS1_DATA_DIR=tempfile.mkdtemp(), OS1_LOG_FORMAT="json",
                OS1_RATE_LIMIT="1000000", OS1_RATE_BURST="1000000", OS1_SEND_QUEUE="100000",
-               **(extra_env or {}))
+               OS1_PERSONAS="none")
+    env.update(extra_env or {})
     cmd = ["taskset", "-c", str(args.server_cpu), str(ROOT / ".venv/bin/os1"), "serve", "--port", "0"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    log = os.environ.get("BENCH_HUB_LOG")  # a file for the hub's logs, to see what limited a run
+    stderr = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr)
     assert proc.stdout is not None
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -1,0 +1,152 @@
+"""One persona, thousands of people: the film's 8,316 conversations with Samantha.
+
+    .venv/bin/python bench/personas.py --people 8316              # everyone at once
+    .venv/bin/python bench/personas.py --people 8316 --rate 500   # then a steady 500 msg/s
+
+Starts `os1 serve` (built-in personas, reflex mind) pinned to --server-cpu; this process
+(the people, over raw sockets) is pinned to --client-cpu. Prints one JSON line: how many
+were answered, reply latency p50/p99/max, and the hub's memory per conversation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fanout import cpu_seconds, rss_kb, start_hub, token
+from rawws import RawClient, connect, now_us
+
+
+class Person:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.sent: dict[str, int] = {}  # cid -> send time (µs)
+        self.latencies: list[int] = []
+        self.client: RawClient | None = None
+        self.answered = asyncio.Event()
+        self.said = 0
+
+    def on_msg(self, frame: dict) -> None:
+        if frame["from"]["id"] != "samantha":
+            return
+        # the persona answers with reply_to = the seq it answers; match by arrival order
+        if self.sent:
+            cid = next(iter(self.sent))
+            self.latencies.append(now_us() - self.sent.pop(cid))
+            if not self.sent:
+                self.answered.set()
+
+    def say(self, text: str) -> None:
+        assert self.client is not None
+        self.said += 1
+        cid = f"p{self.n}-{self.said}"
+        self.sent[cid] = now_us()
+        self.answered.clear()
+        self.client.send({"t": "send", "room": "dm:samantha", "text": text, "cid": cid})
+
+
+async def open_people(host: str, port: int, n: int) -> list[Person]:
+    people = [Person(i) for i in range(n)]
+    for batch in range(0, n, 200):
+        chunk = people[batch: batch + 200]
+        clients = await asyncio.gather(*(
+            connect(host, port, token(f"person{p.n}"), p.on_msg) for p in chunk))
+        for p, c in zip(chunk, clients, strict=True):
+            p.client = c
+    return people
+
+
+def quantiles(lat: list[int]) -> dict[str, float | None]:
+    lat = sorted(lat)
+
+    def q(p: float) -> float | None:
+        return round(lat[min(len(lat) - 1, int(p * len(lat)))] / 1000, 1) if lat else None
+
+    return {"p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": q(1.0)}
+
+
+async def burst(people: list[Person], wait: float) -> dict:
+    t0 = time.monotonic()
+    for p in people:
+        p.say(f"Hello Samantha, my name is Person{p.n} and I love jazz.")
+    try:
+        async with asyncio.timeout(wait):
+            await asyncio.gather(*(p.answered.wait() for p in people))
+    except TimeoutError:
+        pass
+    answered = sum(1 for p in people if not p.sent)
+    lat = [x for p in people for x in p.latencies]
+    return {"answered": answered, "of": len(people), "seconds": round(time.monotonic() - t0, 2),
+            **quantiles(lat)}
+
+
+async def steady(people: list[Person], rate: float, seconds: float) -> dict:
+    for p in people:
+        p.latencies.clear()
+    start = time.monotonic()
+    sent = 0
+    while (now := time.monotonic()) < start + seconds:
+        due = int((now - start) * rate)
+        while sent < due:
+            people[sent % len(people)].say("What should I cook tonight?")
+            sent += 1
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(3.0)
+    lat = [x for p in people for x in p.latencies]
+    unanswered = sum(len(p.sent) for p in people)
+    return {"rate": rate, "sent": sent, "unanswered": unanswered, **quantiles(lat)}
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    proc, host, port = start_hub(args, {"OS1_PERSONAS": "builtin", "OS1_RATE_LIMIT": "50",
+                                        "OS1_RATE_BURST": "100"})
+    try:
+        await asyncio.sleep(1.5)  # personas come online
+        base = rss_kb(proc.pid)
+        people = await open_people(host, port, args.people)
+        connected = rss_kb(proc.pid)
+        cpu0 = cpu_seconds(proc.pid)
+        result = {"people": args.people, "burst": await burst(people, args.wait)}
+        result["burst"]["server_cpu_s"] = round(cpu_seconds(proc.pid) - cpu0, 2)
+        after = rss_kb(proc.pid)
+        result["memory"] = {
+            "rss_idle_kb": base, "rss_connected_kb": connected, "rss_after_kb": after,
+            "kb_per_person_connected": round((connected - base) / args.people, 1),
+            "kb_per_conversation": round((after - connected) / args.people, 1),
+        }
+        if args.rate:
+            result["steady"] = await steady(people, args.rate, args.seconds)
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--people", type=int, default=8316)
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for every answer")
+    p.add_argument("--rate", type=float, default=0.0, help="then a steady total msgs/s")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--client-cpu", type=int, default=1)
+    args = p.parse_args()
+    os.sched_setaffinity(0, {args.client_cpu})
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    uvloop.install()
+    print(json.dumps(asyncio.run(main_async(args))))
+
+
+if __name__ == "__main__":
+    main()
