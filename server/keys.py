@@ -25,11 +25,16 @@ newline are safe separators; glob characters are escaped in patterns all the sam
     os1:ch:{<room>}               channel: a room's live events (msgs and ephemeral ones)
     os1:ch:{user:<id>}            channel: events addressed to one user (engine.notify)
     os1:probe:<node>:<token>      channel: one engine's publish->subscribe readiness probe
+
+`subs_for` maps the hub's abstract channels (server.routing) to these channels and
+patterns; `subs_matching` lists, in a fixed order, every subscription a room's event
+arrives on (the engine delivers it once, from the first one it holds).
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 PREFIX = "os1:"
 
@@ -113,6 +118,38 @@ def dm_pattern(persona: str | None, human: str | None) -> str:
 
 
 COLLECTIVE_PATTERN = f"{_CHANNEL}{{collective:*}}"
+
+
+class Sub(NamedTuple):
+    """One Redis subscription: a channel (SUBSCRIBE) or a pattern (PSUBSCRIBE)."""
+
+    pattern: bool
+    name: str
+
+
+def subs_for(abstract: str) -> list[Sub]:
+    """The Redis subscriptions behind an abstract channel (see server.routing.channels_for)."""
+    kind, _, rest = abstract.partition(":")
+    if kind == "inbox":
+        return [Sub(False, user_channel(rest)), Sub(True, dm_pattern(rest, None)),
+                Sub(True, dm_pattern(None, rest))]
+    if kind == "collective":
+        return [Sub(True, COLLECTIVE_PATTERN)]
+    if kind == "room":
+        return [Sub(False, channel(rest))]
+    raise ValueError(f"unknown channel {abstract!r}")
+
+
+def subs_matching(room: str) -> list[Sub]:
+    """Every subscription that receives `room`'s events, in the canonical dedupe order."""
+    subs = [Sub(False, channel(room))]
+    kind, _, rest = room.partition(":")
+    if kind == "dm":
+        persona, _, human = rest.partition(":")
+        subs += [Sub(True, dm_pattern(persona, None)), Sub(True, dm_pattern(None, human))]
+    elif kind == "collective":
+        subs.append(Sub(True, COLLECTIVE_PATTERN))
+    return subs
 
 
 def probe_channel(node: str, token: str) -> str:

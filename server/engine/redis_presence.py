@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server import keys
+from server.engine.tasks import stop
 
 log = structlog.get_logger("os1.engine.redis")
 
@@ -61,8 +62,8 @@ class Presence:
     async def close(self) -> None:
         """Stop beating; leave as a clean node: drop this node's presence and liveness."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            if not await stop(self._task, within=self.timeout):
+                log.error("redis_heartbeat_did_not_stop")
             self._task = None
         try:
             async with asyncio.timeout(self.timeout):
