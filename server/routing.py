@@ -17,16 +17,14 @@ _EMPTY: frozenset[object] = frozenset()
 
 
 def channels_for(room: str) -> list[str]:
-    """Engine channels whose subscription brings a room's events to a node.
+    """Engine channels a node subscribes to while a local connection has joined `room`.
 
-    `inbox:<user>` covers every dm room of that user (either side) and events sent to the
-    user itself (engine.notify); `collective` covers every collective room.
+    Every connection also holds its user's `inbox:<user>` from attach on (every dm room of
+    that user, either side, and events sent to the user itself), so joining a dm room needs
+    only that room's own channel — not the other party's whole inbox. `collective` covers
+    every collective room.
     """
-    kind, _, rest = room.partition(":")
-    if kind == "dm":
-        persona, _, human = rest.partition(":")
-        return [f"inbox:{persona}", f"inbox:{human}"]
-    if kind == "collective":
+    if room.startswith("collective:"):
         return ["collective"]
     return [f"room:{room}"]
 

@@ -36,7 +36,7 @@ def routes() -> Routes[str]:
 
 
 def test_channels_for() -> None:
-    assert channels_for(DM) == ["inbox:sam", "inbox:alice"]
+    assert channels_for(DM) == [f"room:{DM}"]  # the inboxes come with attach, not join
     assert channels_for("group:g") == ["room:group:g"]
     assert channels_for("collective:ops") == ["collective"]
     assert channels_for("collective:all") == ["collective"]
