@@ -40,6 +40,15 @@ def _log_format(v: str) -> str:
     return v
 
 
+MINDS = ("card", "reflex", "openai", "local")
+
+
+def _mind(v: str) -> str:
+    if v not in MINDS:
+        raise ValueError("must be one of " + ", ".join(MINDS))
+    return v
+
+
 def _port(v: str) -> int:
     n = int(v)
     if not 0 <= n <= 65535:
@@ -99,6 +108,12 @@ class Settings:
         "OS1_PERSONAS",
         str,
         "personas os1 serve runs itself: builtin, none, or a folder of card .toml files",
+    )
+    mind: str = setting(
+        "card",
+        "OS1_MIND",
+        _mind,
+        "the mind of every persona os1 serve runs: card (each card's own), reflex, openai or local",
     )
     send_queue: int = setting(
         4096, "OS1_SEND_QUEUE", _pos_int, "frames queued to one slow reader before close 4008"
@@ -164,6 +179,15 @@ def load_or_create_secret(data_dir: Path) -> str:
     return secret
 
 
-def settings_table() -> list[tuple[str, str, str]]:
-    """(env var, flag, default) of every setting — the README table is checked against this."""
-    return [(f.metadata["env"], "--" + f.name.replace("_", "-"), repr(f.default)) for f in fields(Settings)]
+def settings_markdown() -> str:
+    """The README's configuration table (`python -m server.config` prints it)."""
+    rows = ["| Environment | Flag | Default | What it sets |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        flag = "—" if f.name == "secret" else f"`--{f.name.replace('_', '-')}`"
+        default = f"`{f.default}`" if f.default != "" else "—"
+        rows.append(f"| `{f.metadata['env']}` | {flag} | {default} | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_markdown())
