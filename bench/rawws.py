@@ -36,6 +36,7 @@ class RawClient(asyncio.Protocol):
         self.on_msg = on_msg
         self.decode = True
         self.frames = 0
+        self.reads = 0  # data_received calls: frames / reads shows how the hub batches writes
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._upgraded = False
@@ -55,6 +56,7 @@ class RawClient(asyncio.Protocol):
         transport.write(req.encode())  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        self.reads += 1
         buf = self._buf
         buf += data
         if not self._upgraded:

@@ -42,6 +42,9 @@ class Voice:
     phrases: tuple[str, ...] = ()
     empathy: tuple[str, ...] = ()
     delight: tuple[str, ...] = ()
+    # Said when a model-backed mind cannot think (endpoint down or too slow), so even the
+    # failure sounds like this persona; {name} is the person's name.
+    trouble: tuple[str, ...] = ()
     questions: Mapping[str, str] = field(default_factory=dict)  # slot -> follow-up question
     topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # keyword -> lines
     pacing: Pacing = "measured"
@@ -64,6 +67,9 @@ class MindSettings:
     max_tokens: int = 256
     base_url: str = ""
     system_prompt: str = ""
+    # The name of the environment variable holding this card's API key: a key never goes in
+    # a card file, which is shared and committed.
+    api_key_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,8 @@ def parse_card(data: Mapping[str, Any], source: str = "<card>") -> Card:
 _TOP_KEYS = ("id", "name", "greeting", "voice", "tagline", "description", "personality", "examples",
              "greetings", "interests", "expertise", "boundaries", "tags", "author", "version",
              "traits", "mind")
-_VOICE_KEYS = ("openers", "phrases", "empathy", "delight", "questions", "topics", "pacing")
-_MIND_KEYS = ("backend", "model", "temperature", "max_tokens", "base_url", "system_prompt")
+_VOICE_KEYS = ("openers", "phrases", "empathy", "delight", "trouble", "questions", "topics", "pacing")
+_MIND_KEYS = ("backend", "model", "temperature", "max_tokens", "base_url", "system_prompt", "api_key_env")
 
 
 def _voice(v: _Validator, t: Mapping[str, Any]) -> Voice:
@@ -157,6 +163,7 @@ def _voice(v: _Validator, t: Mapping[str, Any]) -> Voice:
         phrases=v.texts(t, "phrases", at),
         empathy=v.texts(t, "empathy", at),
         delight=v.texts(t, "delight", at),
+        trouble=v.texts(t, "trouble", at),
         questions={slot: v.text(questions, slot, "voice.questions", required=True) for slot in questions},
         topics={k.lower(): v.texts(topics, k, "voice.topics") for k in topics},
         pacing=cast(Pacing, v.choice(t, "pacing", at, PACINGS, "measured")),
@@ -200,7 +207,15 @@ def _mind(v: _Validator, t: Mapping[str, Any]) -> MindSettings:
         max_tokens=int(max_tokens),
         base_url=base_url,
         system_prompt=v.text(t, "system_prompt", at),
+        api_key_env=_env_name(v, v.text(t, "api_key_env", at)),
     )
+
+
+def _env_name(v: _Validator, name: str) -> str:
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        v.fail("mind.api_key_env", f"{name!r} is not an environment variable name",
+               'name the variable, not the key: api_key_env = "OPENAI_API_KEY"')
+    return name
 
 
 class _Validator:

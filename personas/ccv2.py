@@ -131,7 +131,7 @@ def card_to_toml(card: Card) -> str:
             lines.append(f"{key} = {_toml_list(getattr(card, key))}")
     v = card.voice
     lines += ["", "[voice]", f'pacing = "{v.pacing}"', f"openers = {_toml_list(v.openers)}"]
-    for key in ("phrases", "empathy", "delight"):
+    for key in ("phrases", "empathy", "delight", "trouble"):
         if getattr(v, key):
             lines.append(f"{key} = {_toml_list(getattr(v, key))}")
     if v.questions:
@@ -145,7 +145,7 @@ def card_to_toml(card: Card) -> str:
     lines += ["", "[mind]", f'backend = "{m.backend}"', f"temperature = {m.temperature}",
               f"max_tokens = {m.max_tokens}"]
     lines += [f"{k} = {_toml_str(getattr(m, k))}"
-              for k in ("model", "base_url", "system_prompt") if getattr(m, k)]
+              for k in ("model", "base_url", "system_prompt", "api_key_env") if getattr(m, k)]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ import jwt
 from personas.card import Card, CardError, load_card
 from personas.catalog import builtin_cards, find, load_dir
 from personas.ccv2 import card_to_toml, import_ccv2
-from personas.memory import InMemoryStore
+from personas.memory import InMemoryStore, MemoryStore
 from personas.minds import make_mind
 from personas.runtime import run_workers, start_embedded
 from personas.worker import PersonaWorker
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", help="a folder of *.toml cards (default: the built-in ones)")
     run.add_argument("--seed", type=int, default=0, help="reflex mind seed (default 0)")
     run.add_argument("--pace", type=float, default=0.04, help="seconds between streamed chunks")
+    run.add_argument("--redis", default=os.environ.get("OS1_REDIS_URL", ""),
+                     help="keep memory in this Redis, shared with the hub and other workers "
+                          "(default: $OS1_REDIS_URL; without it, in this process only)")
     imp = sub.add_parser("import", help="convert a Character Card V2 JSON into an OS1 card")
     imp.add_argument("file", help="the chara_card_v2 .json file")
     imp.add_argument("--out", help="write the TOML card here (default: print it)")
@@ -142,12 +146,28 @@ def _token_sub(token: str) -> str | None:
 
 async def _serve(args: argparse.Namespace, cards: list[Card], *, secret: str = "", token: str = "") -> int:
     configure("console")
+    store = _store(args.redis)
+    try:
+        return await _supervise(args, cards, store, secret=secret, token=token)
+    finally:
+        await store.close()
+
+
+def _store(redis_url: str) -> MemoryStore:
+    if redis_url:
+        from personas.redis_store import RedisStore
+
+        return RedisStore(redis_url)
+    return InMemoryStore()
+
+
+async def _supervise(args: argparse.Namespace, cards: list[Card], store: MemoryStore, *, secret: str,
+                     token: str) -> int:
     try:
         if secret:
             runtime = await start_embedded(args.url, secret, cards, seed=args.seed, chunk_delay=args.pace,
-                                           ready_timeout=READY_TIMEOUT)
+                                           ready_timeout=READY_TIMEOUT, store=store)
         else:
-            store = InMemoryStore()
             mind = make_mind(cards[0], seed=args.seed, chunk_delay=args.pace)
             worker = PersonaWorker(cards[0], args.url, token, mind=mind, store=store)
             runtime = await run_workers([worker], store, READY_TIMEOUT)

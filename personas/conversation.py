@@ -43,6 +43,7 @@ class Conversation:
     above: set[int] = field(default_factory=set)
     turns: deque[Turn] = field(default_factory=lambda: deque(maxlen=RECENT_TURNS))
     last_active: float = 0.0
+    forgets: int = 0  # the memory's forget count when `turns` were last cleared for it
     merges: int = 0
 
     def offer(self, item: Pending, *, own: bool = False) -> bool:

@@ -4,26 +4,37 @@
 carries its provenance (the seq and mid of the message that taught it), so "what do you know
 about me?" can say where each thing came from and "forget X" removes exactly that.
 :class:`MemoryStore` is the small backend contract: an in-memory store here, a Redis one
-later, both storing the same JSON-able dict so they behave alike.
+in personas/redis_store.py, both storing the same JSON-able dict so they behave alike. The
+store also keeps what is per person across personas (consent to the collective) and per
+persona across people (evolved traits and their journal, personas/evolution.py).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from personas.extract import SINGLE, Extracted, extract_facts
+from personas.evolution import JOURNAL_MAX, Character, JournalEntry
+from personas.extract import Extracted, extract_facts
+from personas.facts import Fact, Mood
 from personas.understand import topics as content_words
+
+__all__ = ["CONSENTS", "DEFAULT_CONSENT", "Consent", "Fact", "InMemoryStore", "MemoryStore", "Mood",
+           "PersonMemory", "StoreFull", "check_consent"]
 
 MAX_FACTS = 200  # per person: enough for months of small talk, bounded for 8,316 people
 MAX_TOPICS = 24
 MAX_SUMMARY = 400
-# Kinds keyed by their subject (one favourite colour, one dog's name), not by value.
-BY_SUBJECT = frozenset({"favourite", "relative"})
 OPPOSITE = {"like": "dislike", "dislike": "like"}
+# What a person's conversations may give the collective (issue 5): nothing, topics, everything.
+Consent = Literal["none", "topics", "full"]
+CONSENTS: tuple[Consent, ...] = ("none", "topics", "full")
+DEFAULT_CONSENT: Consent = "topics"
 # "forget my name", "forget where I live": phrases that name a slot rather than a value.
 _SLOT_PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     (re.compile(p, re.IGNORECASE), kinds) for p, kinds in (
@@ -39,83 +50,6 @@ _SLOT_PHRASES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
 
 
 @dataclass
-class Fact:
-    kind: str
-    value: str
-    subject: str = ""
-    seq: int = 0  # provenance: the message that taught it
-    mid: str = ""
-    ts: int = 0
-
-    def key(self) -> tuple[str, str]:
-        if self.kind in SINGLE:
-            return (self.kind, "")
-        if self.kind in BY_SUBJECT:
-            return (self.kind, self.subject.lower())
-        return (self.kind, self.value.lower())
-
-    def say(self) -> str:
-        """The fact told back in the second person: "you live in Lisbon"."""
-        v, s = self.value, self.subject
-        match self.kind:
-            case "name":
-                return f"your name is {v}"
-            case "age":
-                return f"you're {v}"
-            case "home":
-                return f"you live in {v}"
-            case "origin":
-                return f"you're from {v}"
-            case "job":
-                return f"you work as {_article(v)}"
-            case "workplace":
-                return f"you work at {v}"
-            case "identity":
-                return f"you're {_article(v)}"
-            case "dislike":
-                return f"you don't like {v}"
-            case "favourite":
-                return f"your favourite {s} is {v}"
-            case "habit":
-                return f"{s} you {v}" if s.startswith("every") else f"you {s} {v}"
-            case "relative":
-                return f"your {s} is called {v}"
-            case "birthday":
-                return f"your birthday is {v}"
-            case "study":
-                return f"you study {v}"
-            case "have":
-                return f"you have {v}"
-            case "language":
-                return f"you speak {v}"
-            case "plays":
-                return f"you play {v}"
-        return f"you {self.kind} {v}"
-
-
-def _article(value: str) -> str:
-    if re.match(r"(?:an?|the|my|your)\s", value, re.IGNORECASE):
-        return value
-    return ("an " if value[:1].lower() in "aeiou" else "a ") + value
-
-
-@dataclass
-class Mood:
-    score: float = 0.0  # VADER compound, smoothed over the last few messages
-    word: str = ""  # the last feeling they named ("tired")
-    seq: int = 0
-    ts: int = 0
-
-    @property
-    def label(self) -> str:
-        if self.score >= 0.35:
-            return "bright"
-        if self.score <= -0.35:
-            return "low"
-        return "even"
-
-
-@dataclass
 class PersonMemory:
     person: str
     name: str = ""  # display name the hub gave (the person's token)
@@ -127,6 +61,7 @@ class PersonMemory:
     asked: str = ""  # memory slot of the last follow-up question, to read a short answer
     asked_slots: list[str] = field(default_factory=list)
     last_answered: int = 0  # conversation cursor: the last seq this persona answered
+    forgets: int = 0  # bumped by every forgetting, so a worker drops the recent turns too
     first_ts: int = 0
     last_ts: int = 0
 
@@ -176,7 +111,7 @@ class PersonMemory:
     def forget(self, target: str) -> list[Fact]:
         """Remove what ``target`` names ("my name", "that I like jazz", "jazz"); returns it."""
         doomed = _matching(self.facts, target)
-        self.facts = [f for f in self.facts if f not in doomed]
+        self.drop(doomed)
         words = set(content_words(target, limit=8))
         self.topics = {t: n for t, n in self.topics.items() if t not in words}
         if re.search(r"\bmood\b|\bhow i feel\b", target, re.IGNORECASE):
@@ -184,12 +119,20 @@ class PersonMemory:
         self.refresh_summary()
         return doomed
 
+    def drop(self, facts: list[Fact]) -> None:
+        """Remove exactly these facts (forget by id, from REST)."""
+        if facts:
+            self.facts = [f for f in self.facts if f not in facts]
+            self.forgets += 1
+            self.refresh_summary()
+
     def forget_all(self) -> list[Fact]:
         """Everything learned about them goes; the conversation cursor stays (it is not about
         them, and losing it would make the persona answer old messages again)."""
         gone = self.facts
         self.facts, self.mood, self.topics, self.summary = [], Mood(), {}, ""
         self.asked, self.asked_slots = "", []
+        self.forgets += 1
         return gone
 
     def feel(self, score: float, word: str, seq: int, ts: int) -> None:
@@ -248,8 +191,16 @@ def _matching(facts: list[Fact], target: str) -> list[Fact]:
     return [f for f in facts if words and any(w in f"{f.value} {f.subject}".lower() for w in words)]
 
 
+Change = Callable[[PersonMemory | None], PersonMemory | None]
+
+
 class MemoryStore(ABC):
-    """Per (persona, person) memory. Small on purpose: a Redis store must fit it too."""
+    """Per (persona, person) memory, per person consent, per persona character.
+
+    Small on purpose: every backend passes one suite (tests/test_personas_store.py).
+    Everything is bounded: people per store (least recently used out), facts per person
+    (PersonMemory), journal entries per persona (JOURNAL_MAX).
+    """
 
     @abstractmethod
     async def get(self, persona: str, person: str) -> PersonMemory | None: ...
@@ -258,29 +209,76 @@ class MemoryStore(ABC):
     async def put(self, persona: str, memory: PersonMemory) -> None: ...
 
     @abstractmethod
+    async def update(self, persona: str, person: str, change: Change) -> PersonMemory | None:
+        """Read, change and write back as one step, so a concurrent write (a forget from
+        REST while the persona answers) is never overwritten with older memory. ``change``
+        gets the stored memory (or None), returns what to store, or None to write nothing;
+        it may run more than once (on a conflict), so it must only change its argument."""
+
+    @abstractmethod
     async def delete(self, persona: str, person: str) -> bool: ...
 
     @abstractmethod
     async def list(self, persona: str) -> list[str]:
         """The people this persona has a memory of."""
 
+    @abstractmethod
+    async def consent(self, person: str) -> Consent:
+        """What ``person`` lets their conversations give the collective (all personas)."""
+
+    @abstractmethod
+    async def set_consent(self, person: str, value: str) -> Consent:
+        """Store a consent (see check_consent); returns it."""
+
+    @abstractmethod
+    async def character(self, persona: str) -> Character:
+        """The persona's evolved traits (empty, version 0, until it first evolves)."""
+
+    @abstractmethod
+    async def evolve(self, persona: str, version: int, traits: Mapping[str, float],
+                     entry: JournalEntry) -> bool:
+        """Store new traits and journal ``entry`` if the stored version is still ``version``
+        (compare-and-set); False when another worker evolved the persona first."""
+
+    @abstractmethod
+    async def journal(self, persona: str, limit: int = JOURNAL_MAX) -> builtins.list[JournalEntry]:
+        """The last ``limit`` journal entries, newest first."""
+
     async def close(self) -> None:
         return None
 
 
+class StoreFull(RuntimeError):
+    """The store refuses to grow past its bound rather than drop something it must keep."""
+
+
+def check_consent(value: object) -> Consent:
+    """``value`` as a Consent, or ValueError naming the choices."""
+    if value not in CONSENTS:
+        raise ValueError(f"consent must be one of {', '.join(CONSENTS)}, not {value!r}"[:200])
+    return value
+
+
 class InMemoryStore(MemoryStore):
-    """Bounded: at most ``max_people`` (persona, person) memories, least recently used out.
+    """Bounded: at most ``max_people`` (persona, person) memories, least recently used out,
+    and as many consents. Personas are the cards a hub runs, so characters are not capped.
 
     Stores the dict form, not the object, so callers cannot change stored memory by
-    mutating what `get` returned — the same semantics a networked store has.
+    mutating what `get` returned — the same semantics a networked store has. No method
+    awaits anything, so each one (`update` included) is atomic on the event loop.
     """
 
-    def __init__(self, max_people: int = 100_000) -> None:
-        if max_people < 1:
-            raise ValueError("max_people must be >= 1")
+    def __init__(self, max_people: int = 100_000, journal: int = JOURNAL_MAX) -> None:
+        if max_people < 1 or journal < 1:
+            raise ValueError("max_people and journal must be >= 1")
         self.max_people = max_people
         self._data: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._people: dict[str, set[str]] = {}
+        # Only choices other than the default are kept: "topics" costs nothing to store.
+        self._consent: OrderedDict[str, Consent] = OrderedDict()
+        self._characters: dict[str, Character] = {}
+        self._journals: dict[str, deque[JournalEntry]] = {}
+        self._journal_max = journal
 
     async def get(self, persona: str, person: str) -> PersonMemory | None:
         data = self._data.get((persona, person))
@@ -298,12 +296,49 @@ class InMemoryStore(MemoryStore):
             (old_persona, old_person), _ = self._data.popitem(last=False)
             self._people[old_persona].discard(old_person)
 
+    async def update(self, persona: str, person: str, change: Change) -> PersonMemory | None:
+        memory = change(await self.get(persona, person))
+        if memory is not None:
+            if memory.person != person:
+                raise ValueError(f"update of {person!r} returned the memory of {memory.person!r}")
+            await self.put(persona, memory)
+        return memory
+
     async def delete(self, persona: str, person: str) -> bool:
         self._people.get(persona, set()).discard(person)
         return self._data.pop((persona, person), None) is not None
 
     async def list(self, persona: str) -> list[str]:
         return sorted(self._people.get(persona, ()))
+
+    async def consent(self, person: str) -> Consent:
+        return self._consent.get(person, DEFAULT_CONSENT)
+
+    async def set_consent(self, person: str, value: str) -> Consent:
+        consent = check_consent(value)
+        if consent == DEFAULT_CONSENT:
+            self._consent.pop(person, None)
+        elif person in self._consent or len(self._consent) < self.max_people:
+            self._consent[person] = consent
+        else:
+            # Dropping someone else's choice would silently widen what leaves their
+            # conversations (none -> topics): refuse the new one instead.
+            raise StoreFull(f"consent choices are capped at {self.max_people}")
+        return consent
+
+    async def character(self, persona: str) -> Character:
+        return self._characters.get(persona, Character())
+
+    async def evolve(self, persona: str, version: int, traits: Mapping[str, float],
+                     entry: JournalEntry) -> bool:
+        if self._characters.get(persona, Character()).version != version:
+            return False
+        self._characters[persona] = Character(dict(traits), version + 1)
+        self._journals.setdefault(persona, deque(maxlen=self._journal_max)).appendleft(entry)
+        return True
+
+    async def journal(self, persona: str, limit: int = JOURNAL_MAX) -> builtins.list[JournalEntry]:
+        return list(self._journals.get(persona, ()))[:max(0, limit)]
 
     def __len__(self) -> int:
         return len(self._data)

@@ -18,6 +18,7 @@ from clients.sdk import ConnectionClosedError
 from clients.wire import FATAL_CLOSE_CODES, backoff_delays
 from personas.card import Card
 from personas.catalog import builtin_cards
+from personas.collective import Backchannel, CollectiveConfig, Commons
 from personas.memory import InMemoryStore, MemoryStore
 from personas.minds import make_mind
 from personas.worker import PersonaWorker, WorkerError
@@ -32,6 +33,7 @@ class Runtime:
     workers: dict[str, PersonaWorker]
     store: MemoryStore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    commons: Commons | None = None  # the collective's shared guards; None when it is off
 
     def worker(self, persona: str) -> PersonaWorker:
         return self.workers[persona]
@@ -39,30 +41,53 @@ class Runtime:
     def status(self) -> list[dict[str, Any]]:
         """id, name, online, conversations now, mind — what `GET /api/personas` will list."""
         return [{"id": w.card.id, "name": w.card.name, "online": w.ready.is_set(),
-                 "conversations": w.conversations_now(), "mind": w.mind.name, **w.stats}
+                 "conversations": w.conversations_now(), "mind": w.mind.name,
+                 "mind_stats": w.mind.stats, **w.stats,
+                 **({"collective": w.collective.status()} if w.collective is not None else {})}
                 for w in self.workers.values()]
+
+    def collective_status(self) -> dict[str, Any] | None:
+        """Turns admitted and held (by guard), threads open and closed (by reason)."""
+        return self.commons.guards.status() if self.commons is not None else None
 
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
         if self.tasks:
             await asyncio.wait(self.tasks)
+        # After the workers: no reply is using a mind now. Closing the last `local` mind stops
+        # the in-process LLM server.
+        await asyncio.gather(*(w.mind.aclose() for w in self.workers.values()), return_exceptions=True)
 
 
 async def start_embedded(ws_url: str, secret: str, cards: Iterable[Card] | None = None, *,
                          store: MemoryStore | None = None, seed: int = 0, chunk_delay: float = 0.0,
-                         ready_timeout: float = 10.0, **worker_options: Any) -> Runtime:
-    """Run every card (default: the built-in ones) as a persona of the hub at ``ws_url``."""
+                         ready_timeout: float = 10.0, collective: CollectiveConfig | None = None,
+                         **worker_options: Any) -> Runtime:
+    """Run every card (default: the built-in ones) as a persona of the hub at ``ws_url``.
+    ``collective``: how they talk among themselves; None (the default here) keeps them out."""
     from server.auth import mint  # the hub's own minting: embedded personas share its secret
 
     store = store if store is not None else InMemoryStore()
+    cards = list(builtin_cards() if cards is None else cards)
+    commons = Commons(collective, cards) if collective is not None and collective.enabled else None
     workers = {}
-    for card in builtin_cards() if cards is None else cards:
+    for card in cards:
         token = mint(secret, sub=card.id, role="persona", name=card.name, ttl=TOKEN_TTL)
-        workers[card.id] = PersonaWorker(card, ws_url, token, store=store,
-                                         mind=make_mind(card, seed=seed, chunk_delay=chunk_delay),
-                                         **worker_options)
-    return await run_workers(list(workers.values()), store, ready_timeout)
+        mind = make_mind(card, seed=seed, chunk_delay=chunk_delay)
+        backchannel = Backchannel(card, commons, store, mind=mind) if commons is not None else None
+        workers[card.id] = PersonaWorker(card, ws_url, token, store=store, mind=mind,
+                                         collective=backchannel, **worker_options)
+    try:
+        # Before going online: a mind that cannot start (no model installed) fails start-up
+        # with its own message instead of apologising to every person later.
+        await asyncio.gather(*(w.mind.start() for w in workers.values()))
+    except BaseException:
+        await asyncio.gather(*(w.mind.aclose() for w in workers.values()), return_exceptions=True)
+        raise
+    runtime = await run_workers(list(workers.values()), store, ready_timeout)
+    runtime.commons = commons
+    return runtime
 
 
 async def run_workers(workers: list[PersonaWorker], store: MemoryStore, ready_timeout: float) -> Runtime:

@@ -13,6 +13,8 @@ memory store, and on start the worker rejoins every known conversation from ther
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import time
 from collections import OrderedDict
@@ -22,7 +24,10 @@ import structlog
 
 from clients.sdk import Client, ConnectionClosedError, RequestError, RequestTimeoutError
 from personas.card import Card
+from personas.collective.backchannel import Backchannel
 from personas.conversation import Conversation, Pending
+from personas.evolution import signals_of
+from personas.evolver import Evolver
 from personas.memory import Fact, MemoryStore, PersonMemory
 from personas.minds.base import Message, Mind, MindInput, Turn
 from personas.pacer import Pacer
@@ -45,12 +50,24 @@ def reply_cid(room: str, seq: int) -> str:
     return "r-" + hashlib.blake2b(f"{room}#{seq}".encode(), digest_size=12).hexdigest()
 
 
+def _answered(mine: PersonMemory, seq: int, stored: PersonMemory | None) -> PersonMemory:
+    """The stored memory with this answer recorded: the cursor and the question just asked.
+    Deleted meanwhile: only the cursor is kept, so what was deleted is not written back."""
+    memory = stored or PersonMemory(mine.person, name=mine.name)
+    memory.last_answered = max(memory.last_answered, seq)
+    memory.asked, memory.asked_slots = mine.asked, mine.asked_slots
+    memory.refresh_summary()
+    return memory
+
+
 class PersonaWorker:
     def __init__(self, card: Card, url: str, token: str, *, mind: Mind, store: MemoryStore,
                  max_thinking: int = 64, queue_limit: int = 16, active_window: float = 900.0,
                  max_conversations: int = 100_000, mind_timeout: float = 20.0,
-                 client_options: dict[str, Any] | None = None) -> None:
+                 evolve_every: float = 5.0, client_options: dict[str, Any] | None = None,
+                 collective: Backchannel | None = None) -> None:
         self.card, self.url, self.token = card, url, token
+        self.collective = collective  # None: this persona stays out of the collective
         self.mind, self.store = mind, store
         self.queue_limit, self.active_window = queue_limit, active_window
         self.max_conversations, self.mind_timeout = max_conversations, mind_timeout
@@ -68,6 +85,7 @@ class PersonaWorker:
         self._log = log.bind(persona=card.id)
         self._active: OrderedDict[str, float] = OrderedDict()  # room -> last message, oldest first
         self._reported: int | None = None  # head count last reported to the hub (`status`)
+        self.evolver = Evolver(card, store, every=evolve_every)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -78,10 +96,14 @@ class PersonaWorker:
         try:
             self._check_identity(client)
             self._pacer = Pacer.from_welcome(client.welcome)
+            await self.evolver.load()
             self.ready.set()
             self._log.info("persona_online", mind=self.mind.name)
             self._spawn(self._catch_up())
             self._spawn(self._report_status())
+            self._spawn(self.evolver.run())
+            if self.collective is not None:
+                self.collective.start(client, self._pacer, self._spawn)
             for conv in list(self.conversations.values()):
                 self._kick(conv)  # after a restart of this worker: what was interrupted
             async for event in client:
@@ -90,6 +112,9 @@ class PersonaWorker:
         finally:
             self.ready.clear()
             await self._stop_tasks()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.evolver.flush()  # the last batch of signals survives a restart
             self._client = None
             await client.close()
 
@@ -144,6 +169,8 @@ class PersonaWorker:
 
     # -- reading the hub ----------------------------------------------------------------------
     def _on_event(self, event: dict[str, Any]) -> None:
+        if self.collective is not None:
+            self.collective.on_event(event)  # collective rooms and invitations; ignores the rest
         kind = event.get("t")
         if kind == "msg":
             self._on_msg(event)
@@ -154,7 +181,7 @@ class PersonaWorker:
     def _on_msg(self, event: dict[str, Any]) -> None:
         room, seq, sender = event.get("room"), event.get("seq"), event.get("from") or {}
         if not isinstance(room, str) or not room.startswith(self._prefix) or not isinstance(seq, int):
-            return  # collective chatter and group rooms are for later slices
+            return  # collective rooms went to self.collective above; group rooms: a later slice
         conv = self._conversation(room)
         own = sender.get("id") == self.card.id
         item = Pending(seq, str(event.get("mid", "")), str(event.get("text", "")),
@@ -244,19 +271,23 @@ class PersonaWorker:
         reading = read(item.text, memory.asked)
         learned, forgotten = self._apply(memory, reading, item)
         await self.store.put(self.card.id, memory)  # forgetting is real before we say so
-        if reading.intent is Intent.FORGET_ALL:
-            conv.turns.clear()  # forgotten words must not come back through recent turns
+        if memory.forgets != conv.forgets:  # here or through REST: forgotten words must not
+            conv.turns.clear()  # come back through the recent turns either
+            conv.forgets = memory.forgets
         stream = reply_cid(conv.room, item.seq)
         if not self._busy() and self._pacer.try_take():
             await self._client_or_raise().typing(conv.room)
+        consulted = None
+        if self.collective is not None:  # bounded wait: the collective may know what we don't
+            consulted = await self.collective.consult(conv.person, memory, reading, item.text)
+            reading = consulted.reading if consulted is not None else reading
         inp = MindInput(self.card, memory, tuple(conv.turns),
                         Message(item.text, item.seq, item.mid, conv.person, conv.room),
-                        reading, learned, forgotten, self.conversations_now())
-        text = await self._think(inp, stream)
+                        reading, learned, forgotten, self.conversations_now(), traits=self.evolver.traits)
+        text = await self._think(inp, stream, lead=consulted.line if consulted is not None else "")
         ack = await self._post(conv.room, text, stream, item.seq)
-        memory.last_answered = item.seq
-        memory.refresh_summary()
-        await self.store.put(self.card.id, memory)
+        # Re-read, not put: a forget through REST while the mind thought must stay forgotten.
+        await self.store.update(self.card.id, conv.person, functools.partial(_answered, memory, item.seq))
         conv.answered(item.seq)
         conv.turns.extend([Turn("person", item.text, item.seq),
                            Turn("persona", text, int((ack or {}).get("seq", item.seq)))])
@@ -273,12 +304,14 @@ class PersonaWorker:
         learned = memory.learn(reading.facts, item.seq, item.mid, item.ts)
         memory.feel(reading.sentiment, reading.feeling, item.seq, item.ts)
         memory.note_topics(reading.topics)
+        self.evolver.note(signals_of(item.text, reading, len(learned)))
         return learned, []
 
-    async def _think(self, inp: MindInput, stream: str) -> str:
+    async def _think(self, inp: MindInput, stream: str, lead: str = "") -> str:
+        """The mind's reply, streamed; ``lead`` (what the collective said) comes first."""
         client, room = self._client_or_raise(), inp.message.room
-        parts: list[str] = []
-        unsent = ""
+        parts: list[str] = [lead + " "] if lead else []
+        unsent = "".join(parts)
         async with self._thinking:  # the wait for a turn is not the mind's time
             try:
                 async with asyncio.timeout(self.mind_timeout):
@@ -293,7 +326,7 @@ class PersonaWorker:
             except (TimeoutError, Exception) as exc:  # a mind never leaves a person unanswered
                 self.stats["mind_failures"] += 1
                 self._log.warning("mind_failed", room=room, error=repr(exc))
-                return FALLBACK
+                return f"{lead} {FALLBACK}" if lead else FALLBACK
         text = "".join(parts).strip()
         limit = ((client.welcome or {}).get("server") or {}).get("max_text", 16384)
         return text[:limit] if text else FALLBACK

@@ -1,4 +1,11 @@
-"""The hub's small REST API (JSON in, JSON out). Bearer tokens, the same JWTs as /ws."""
+"""The hub's small REST API (JSON in, JSON out). Bearer tokens, the same JWTs as /ws.
+
+    POST /api/admin/revoke {"sub": id}   admin: drop every token of `sub` issued so far
+    GET  /api/personas                   every persona: card, online, workers, conversations
+    GET  /api/personas/{id}?journal=N    one persona: the same, its traits as they drifted
+                                         and its last N (default 20) journal entries
+    /api/me/...                          the caller's memory and consent: server/api_me.py
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from server import auth
-from server.appkeys import CATALOG, HUB
+from server.appkeys import CATALOG, HUB, MEMORY
 from server.errors import Unauthorized
 from server.permissions import Role
 from server.rooms import valid_id
@@ -30,7 +37,7 @@ async def authenticate(request: web.Request, *roles: Role) -> auth.Identity:
     return identity
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
@@ -43,7 +50,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 async def revoke(request: web.Request) -> web.Response:
     """POST /api/admin/revoke {"sub": id}: drop every token of `sub` issued so far."""
     await authenticate(request, Role.ADMIN)
-    body = await _json_body(request)
+    body = await json_body(request)
     sub = body.get("sub")
     if not valid_id(sub):
         raise web.HTTPBadRequest(reason="'sub' must be a user or persona id")
@@ -65,6 +72,63 @@ async def personas(request: web.Request) -> web.Response:
     return web.json_response({"personas": sorted(listed.values(), key=lambda p: p["id"])})
 
 
+async def persona(request: web.Request) -> web.Response:
+    """GET /api/personas/{id}: the card, live status, current traits, journal (newest first)."""
+    await authenticate(request)
+    pid = request.match_info["id"]
+    if not valid_id(pid):
+        raise web.HTTPBadRequest(reason=f"{pid[:80]!r} is not a persona id")
+    limit = _count(request, "journal", JOURNAL_SHOWN, JOURNAL_MAX)
+    card = next((c for c in request.app[CATALOG] if c["id"] == pid), None)
+    online = request.app[HUB].personas().get(pid)
+    store = request.app[MEMORY]
+    stored: dict[str, float] = {}
+    journal: list[dict[str, Any]] = []
+    if store is not None:
+        try:
+            character = await store.character(pid)
+            stored = dict(character.traits)
+            journal = [e.to_dict() for e in await store.journal(pid, limit)]
+        except ConnectionError:
+            raise web.HTTPServiceUnavailable(reason="the memory store cannot be reached") from None
+    if card is None and online is None and not stored:
+        raise web.HTTPNotFound(reason=f"no persona {pid!r} on this hub")
+    body: dict[str, Any] = {"id": pid, "name": pid, **(card or {}), "online": False, "workers": 0,
+                            "conversations": 0}
+    if online is not None:
+        body.update({**online, "mind": online["mind"] or body.get("mind")})
+    body["traits"] = traits_view((card or {}).get("traits", {}), stored)
+    body["journal"] = journal
+    return web.json_response(body)
+
+
+JOURNAL_SHOWN = 20
+JOURNAL_MAX = 100  # what a store keeps per persona (personas/evolution.py)
+
+
+def traits_view(bounds: dict[str, dict[str, float]], stored: dict[str, float]) -> dict[str, Any]:
+    """Each trait's value now (stored, else the card's start, within the card's bounds) with
+    its start, min and max; a trait only the store knows (a persona without a card here) has
+    its value alone."""
+    view: dict[str, Any] = {}
+    for name, b in bounds.items():
+        value = min(b["max"], max(b["min"], stored.get(name, b["start"])))
+        view[name] = {"value": value, "start": b["start"], "min": b["min"], "max": b["max"]}
+    for name, value in stored.items():
+        view.setdefault(name, {"value": value})
+    return view
+
+
+def _count(request: web.Request, name: str, default: int, most: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > most:
+        raise web.HTTPBadRequest(reason=f"'{name}' must be a whole number from 0 to {most}")
+    return int(raw)
+
+
 def register(app: web.Application) -> None:
     app.router.add_post("/api/admin/revoke", revoke)
     app.router.add_get("/api/personas", personas)
+    app.router.add_get("/api/personas/{id}", persona)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server import api, pages
-from server.appkeys import CATALOG, HUB, SETTINGS, TRANSPORT
+from server import api, api_me, pages
+from server.appkeys import CATALOG, HUB, MEMORY, SETTINGS, TRANSPORT
 from server.config import Settings
 from server.engine.base import Engine
 from server.engine.memory import MemoryEngine
@@ -17,6 +17,9 @@ from server.errors import CloseCode
 from server.hub import Hub
 from server.metrics import Metrics
 from server.ws import WsTransport
+
+if TYPE_CHECKING:
+    from personas.memory import MemoryStore
 
 __all__ = ["HUB", "SETTINGS", "TRANSPORT", "create_app", "make_engine"]
 
@@ -30,9 +33,11 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def create_app(settings: Settings, engine: Engine | None = None,
-               catalog: list[dict[str, Any]] | None = None) -> web.Application:
+               catalog: list[dict[str, Any]] | None = None,
+               memory: MemoryStore | None = None) -> web.Application:
     """A ready-to-run app; `settings` must have its secret and node filled in. `catalog`
-    describes the personas this node runs itself (listed by GET /api/personas)."""
+    describes the personas this node runs itself (listed by GET /api/personas); `memory` is
+    the store they share, served under /api/me/ (the app closes it on cleanup)."""
     if not settings.secret:
         raise ValueError("settings.secret is empty: call Settings.with_defaults_filled() first")
     middlewares: list[Any] = [json_errors]  # a plain-function middleware: see json_errors
@@ -45,6 +50,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app[HUB] = hub
     app[TRANSPORT] = transport
     app[CATALOG] = catalog or []
+    app[MEMORY] = memory
     app.cleanup_ctx.append(_engine_ctx)
     app.on_shutdown.append(_drain)
     app.router.add_get("/ws", transport.handle)
@@ -52,6 +58,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     api.register(app)
+    api_me.register(app)
     pages.register(app)
     return app
 
@@ -74,7 +81,8 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+        code = getattr(exc, "error_code", None) or _HTTP_CODES.get(
+            exc.status, "bad_request" if exc.status < 500 else "internal")
         message = (exc.text or exc.reason).removeprefix(f"{exc.status}: ").strip()
         return web.json_response({"error": code, "message": message}, status=exc.status,
                                  headers={k: v for k, v in exc.headers.items()
@@ -90,6 +98,9 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.start()
     yield
     await engine.close()
+    store = app[MEMORY]
+    if store is not None:
+        await store.close()
 
 
 async def _drain(app: web.Application) -> None:

@@ -32,7 +32,13 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is optional on some platforms
         pass
-    asyncio.run(run(settings, cards, on_ready=lambda base: print_banner(settings, base)))
+    from personas.minds import MindError
+
+    try:
+        asyncio.run(run(settings, cards, on_ready=lambda base: print_banner(settings, base)))
+    except MindError as e:  # e.g. `--mind local` without the model installed
+        print(f"os1 serve: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

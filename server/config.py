@@ -49,6 +49,12 @@ def _mind(v: str) -> str:
     return v
 
 
+def _on_off(v: str) -> str:
+    if v not in ("on", "off"):
+        raise ValueError("must be on or off")
+    return v
+
+
 def _port(v: str) -> int:
     n = int(v)
     if not 0 <= n <= 65535:
@@ -114,6 +120,12 @@ class Settings:
         "OS1_MIND",
         _mind,
         "the mind of every persona os1 serve runs: card (each card's own), reflex, openai or local",
+    )
+    collective: str = setting(
+        "on",
+        "OS1_COLLECTIVE",
+        _on_off,
+        "whether the personas os1 serve runs talk among themselves (conservative budgets): on or off",
     )
     send_queue: int = setting(
         4096, "OS1_SEND_QUEUE", _pos_int, "frames queued to one slow reader before close 4008"

@@ -19,7 +19,11 @@ newline are safe separators; glob characters are escaped in patterns all the sam
     os1:nodes                     zset: node -> liveness deadline, ms on the Redis clock
     os1:node:{<node>}:presence    set: "<room>\\n<user>" this node marked present (for reaping)
     os1:node:{<node>}:reap        string, PX: lock of the node reaping <node>
-    os1:mem:{<persona>}:<user>    persona memory of one person (reserved: personas/)
+    os1:mem:{<persona>}:<user>    string: JSON of what <persona> knows of <user> (personas/redis_store.py)
+    os1:people:{<persona>}        zset: user -> last use, ms on the Redis clock (trimmed: max people)
+    os1:traits:{<persona>}        hash: v -> version, traits -> JSON of the evolved trait values
+    os1:journal:{<persona>}       list: JSON trait journal entries, newest first (trimmed)
+    os1:consent                   hash: user -> none|full (topics, the default, is not stored)
     os1:work:{<persona>}:...      persona worker positions and leases (reserved: personas/)
 
     os1:ch:{<room>}               channel: a room's live events (msgs and ephemeral ones)
@@ -42,6 +46,7 @@ EPOCH = PREFIX + "epoch"
 ROOMS = PREFIX + "rooms"
 REVOKED = PREFIX + "revoked"
 NODES = PREFIX + "nodes"
+CONSENT = PREFIX + "consent"
 
 _CHANNEL = PREFIX + "ch:"
 _GLOB = re.compile(r"([*?\[\]\\])")
@@ -85,8 +90,20 @@ def reap_lock(node: str) -> str:
 
 
 def persona_memory(persona: str, user: str) -> str:
-    """Reserved for personas/memory: what `persona` learned of `user`."""
+    """What `persona` learned of `user`; with user "" the prefix of them all (memory_put.lua)."""
     return f"{PREFIX}mem:{{{persona}}}:{user}"
+
+
+def persona_people(persona: str) -> str:
+    return f"{PREFIX}people:{{{persona}}}"
+
+
+def persona_traits(persona: str) -> str:
+    return f"{PREFIX}traits:{{{persona}}}"
+
+
+def persona_journal(persona: str) -> str:
+    return f"{PREFIX}journal:{{{persona}}}"
 
 
 def worker_positions(persona: str) -> str:

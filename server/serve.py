@@ -8,7 +8,8 @@ import getpass
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from aiohttp import web
@@ -19,7 +20,8 @@ from server.config import Settings
 from server.rooms import ID_RE
 
 if TYPE_CHECKING:
-    from personas.card import Card
+    from personas.card import Backend, Card
+    from personas.memory import MemoryStore
 
 log = structlog.get_logger("os1.serve")
 
@@ -45,26 +47,46 @@ def links(settings: Settings, base: str) -> dict[str, str]:
 
 
 def load_personas(settings: Settings) -> list[Card]:
-    """The cards `os1 serve` runs itself (OS1_PERSONAS); CardError names a bad file."""
+    """The cards `os1 serve` runs itself (OS1_PERSONAS), each with the mind OS1_MIND names
+    (`card`: its own); CardError names a bad file."""
     from personas.catalog import builtin_cards, load_dir
 
     if settings.personas == "none":
         return []
-    if settings.personas == "builtin":
-        return builtin_cards()
-    return load_dir(settings.personas)
+    cards = builtin_cards() if settings.personas == "builtin" else load_dir(settings.personas)
+    if settings.mind == "card":
+        return cards
+    backend = cast("Backend", settings.mind)
+    return [replace(c, mind=replace(c.mind, backend=backend)) for c in cards]
 
 
 def describe(card: Card) -> dict[str, Any]:
     """What GET /api/personas shows of a card."""
     return {"id": card.id, "name": card.name, "tagline": card.tagline, "greeting": card.greeting,
             "interests": list(card.interests), "expertise": list(card.expertise),
-            "mind": card.mind.backend}
+            "mind": card.mind.backend,
+            "traits": {n: {"start": t.start, "min": t.min, "max": t.max} for n, t in card.traits.items()}}
+
+
+def make_store(settings: Settings, cards: Sequence[Card]) -> MemoryStore | None:
+    """The one memory store of this node, shared by its embedded personas and /api/me/:
+    Redis when configured (it survives restarts and every worker of a persona shares it),
+    else in memory if personas run here, else none (nothing here would ever fill it)."""
+    if settings.redis_url:
+        from personas.redis_store import RedisStore
+
+        return RedisStore(settings.redis_url)
+    if cards:
+        from personas.memory import InMemoryStore
+
+        return InMemoryStore()
+    return None
 
 
 async def run(settings: Settings, cards: Sequence[Card] = (), *,
               on_ready: Callable[[str], None] | None = None) -> None:
-    app = create_app(settings, catalog=[describe(c) for c in cards])
+    store = make_store(settings, cards)
+    app = create_app(settings, catalog=[describe(c) for c in cards], memory=store)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.drain_timeout,
                            access_log=None)
     await runner.setup()
@@ -84,7 +106,11 @@ async def run(settings: Settings, cards: Sequence[Card] = (), *,
 
             # Loopback, exactly as an outside agent connects (0.0.0.0 is not an address to dial).
             dial = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-            personas = await start_embedded(f"ws://{dial}:{port}/ws", settings.secret, cards)
+            from personas.collective import CollectiveConfig
+
+            collective = CollectiveConfig() if settings.collective == "on" else None
+            personas = await start_embedded(f"ws://{dial}:{port}/ws", settings.secret, cards,
+                                            store=store, collective=collective)
             log.info("personas_online", personas=[c.id for c in cards])
         if on_ready is not None:
             on_ready(base)

@@ -47,8 +47,9 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
     return dataclasses.replace(base, **overrides)
 
 
-async def start_hub(settings: Settings, engine: Any = None) -> HubServer:
-    app = create_app(settings, engine)
+async def start_hub(settings: Settings, engine: Any = None, **app_options: Any) -> HubServer:
+    """`app_options` go to create_app: catalog, memory (a persona memory store)."""
+    app = create_app(settings, engine, **app_options)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.drain_timeout)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.port)

@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HubServer
+from conftest import HubServer, make_settings, start_hub
 from sdk_util import FAST
 
 from clients.sdk import Client
+from personas.catalog import builtin_cards
+from personas.memory import InMemoryStore
+from personas.runtime import start_embedded
 from server.app import TRANSPORT
 from server.errors import CloseCode
 from server.pages import CSP
+from server.serve import describe
 
 playwright = pytest.importorskip("playwright.async_api")
 expect = playwright.expect
@@ -32,10 +36,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PHONE = {"width": 360, "height": 740}
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (scripts/test installs it)"),
-    pytest.mark.timeout(120),
-]
+# No skip when Chromium is missing: scripts/test installs it, and a missing browser must
+# fail the run rather than hide the page tests.
+pytestmark = [pytest.mark.timeout(120)]
 
 
 # -- a persona run by the test ---------------------------------------------------------
@@ -274,47 +277,51 @@ async def test_memory_view_and_consent_say_when_the_hub_lacks_them(
     await expect(dialog).to_be_hidden()
 
 
-async def test_memory_view_lists_facts_and_forgets_them(hub: HubServer, open_page: Any) -> None:
-    """The endpoints come with the personas work: here the browser answers for them."""
-    calls: list[tuple[str, str, Any]] = []
-    facts = [{"id": "f1", "text": "You live in Lisbon", "source": {"room": "dm:samantha:alice", "seq": 3}},
-             {"id": "f2", "text": "You like jazz", "source": {"seq": 5}}]
+async def test_memory_view_lists_facts_and_forgets_them(tmp_path: Path, open_page: Any) -> None:
+    """The real endpoints: Samantha (reflex) learns in the chat, the page shows what she knows
+    and forgets it; the store she shares with the hub is read directly after each step."""
+    store = InMemoryStore()
+    samantha = [c for c in builtin_cards() if c.id == "samantha"]
+    node = await start_hub(make_settings(tmp_path), catalog=[describe(samantha[0])], memory=store)
+    runtime = await start_embedded(node.url, node.settings.secret, samantha, store=store)
+    try:
+        page = await open_page(f"{node.base}/?token={node.token('human', 'alice', 'Alice')}&persona=samantha")
+        await live(page)
+        box = page.get_by_label("Message to Samantha")
+        await box.fill("My name is Ana. I live in Lisbon and I love jazz.")
+        await box.press("Enter")
+        await expect(page.locator("#log .msg.theirs")).to_have_count(1)
 
-    async def memory(route: Any) -> None:
-        request = route.request
-        calls.append((request.method, request.url.split("/api/")[1], request.headers.get("authorization")))
-        if request.method == "DELETE" and request.url.endswith("/f1"):
-            facts.pop(0)
-        if request.method == "DELETE" and request.url.endswith("/samantha"):
-            facts.clear()
-        await route.fulfill(json={"facts": facts, "preferences": {"tone": "warm"} if facts else {}})
+        await page.get_by_role("button", name="What Samantha knows").click()
+        await expect(page.locator(".facts li")).to_have_count(3)
+        await expect(page.locator(".facts li").first).to_contain_text("from message #1")
+        await expect(page.locator("#memory-body")).to_contain_text("likes")
+        await expect(page.locator("#memory-body")).not_to_contain_text("dislikes")  # empty: hidden
+        await expect(page.get_by_role("radio", name=re.compile("Topics only"))).to_be_checked()
+        await shot(page, "chat-memory.png")
 
-    async def consent(route: Any) -> None:
-        body = route.request.post_data_json if route.request.method == "PUT" else None
-        calls.append((route.request.method, "me/consent", body))
-        await route.fulfill(json=body or {"consent": "topics"})
+        await page.get_by_role("button", name="Forget: You live in Lisbon").click()
+        await expect(page.locator(".facts li")).to_have_count(2)
+        memory = await store.get("samantha", "alice")
+        assert memory is not None and "Lisbon" not in {f.value for f in memory.facts}
 
-    token = hub.token("human", "alice", "Alice")
-    page = await open_page(f"{hub.base}/?token={token}&persona=samantha")
-    await page.route("**/api/me/memory/**", memory)
-    await page.route("**/api/me/consent", consent)
-    await live(page)
-    await page.get_by_role("button", name="What Samantha knows").click()
-    await expect(page.locator(".facts li")).to_have_count(2)
-    await expect(page.locator("#memory-body")).to_contain_text("tone")
-    await expect(page.get_by_role("radio", name=re.compile("Topics only"))).to_be_checked()
-    await shot(page, "chat-memory.png")
+        await page.get_by_role("radio", name=re.compile("Nothing")).check()
+        await expect(page.locator("#consent-msg")).to_have_text("Saved: none.")
+        assert await store.consent("alice") == "none"
 
-    await page.get_by_role("button", name="Forget: You live in Lisbon").click()
-    await expect(page.locator(".facts li")).to_have_count(1)
-    await page.get_by_role("radio", name=re.compile("Nothing")).check()
-    await expect(page.locator("#consent-msg")).to_have_text("Saved: none.")
-    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await page.get_by_role("button", name="Forget everything").click()
-    await expect(page.locator("#memory-body")).to_contain_text("Nothing remembered")
-    assert ("DELETE", "me/memory/samantha/f1", f"Bearer {token}") in calls
-    assert ("PUT", "me/consent", {"consent": "none"}) in calls
-    assert ("DELETE", "me/memory/samantha", f"Bearer {token}") in calls
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await page.get_by_role("button", name="Forget everything").click()
+        await expect(page.locator("#memory-body")).to_contain_text("Nothing remembered")
+        memory = await store.get("samantha", "alice")
+        assert memory is not None and memory.facts == []
+        await page.keyboard.press("Escape")
+        await page.reload()  # the consent is the hub's, not the page's
+        await live(page)
+        await page.get_by_role("button", name="What Samantha knows").click()
+        await expect(page.get_by_role("radio", name=re.compile("Nothing"))).to_be_checked()
+    finally:
+        await runtime.stop()
+        await node.stop()
 
 
 async def test_voice_toggle_is_off_by_default_and_remembered(hub: HubServer, open_page: Any) -> None:

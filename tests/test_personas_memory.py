@@ -1,11 +1,14 @@
-"""What a persona learns of a person: extraction, reading, memory and the store. No sockets."""
+"""What a persona learns of a person: extraction, reading, memory. No sockets.
+
+The stores have their own suite, over every backend: test_personas_store.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from personas.extract import Extracted, extract_facts
-from personas.memory import InMemoryStore, MemoryStore, PersonMemory
+from personas.memory import PersonMemory
 from personas.understand import Intent, read
 
 
@@ -177,36 +180,3 @@ def test_summary_and_dict_round_trip() -> None:
     memory.refresh_summary()
     assert "your name is Ana" in memory.summary and "talked about jazz" in memory.summary
     assert PersonMemory.from_dict(memory.to_dict()) == memory
-
-
-# -- the store: one suite, every backend (only the in-memory one so far) ----------------------
-@pytest.fixture(params=["memory"])
-def backend(request: pytest.FixtureRequest) -> MemoryStore:
-    return InMemoryStore(max_people=3)
-
-
-async def test_store_get_put_delete_list(backend: MemoryStore) -> None:
-    assert await backend.get("samantha", "alice") is None
-    memory = memory_with("I love jazz")
-    await backend.put("samantha", memory)
-    got = await backend.get("samantha", "alice")
-    assert got == memory and got is not memory
-    got.facts.clear()  # changing a copy does not change the store
-    assert await backend.get("samantha", "alice") == memory
-    await backend.put("atlas", PersonMemory("bob"))
-    assert await backend.list("samantha") == ["alice"] and await backend.list("atlas") == ["bob"]
-    assert await backend.delete("samantha", "alice") is True
-    assert await backend.delete("samantha", "alice") is False
-    assert await backend.list("samantha") == []
-
-
-async def test_store_evicts_the_least_recently_used() -> None:
-    store = InMemoryStore(max_people=3)
-    for person in ("a", "b", "c"):
-        await store.put("samantha", PersonMemory(person))
-    await store.get("samantha", "a")  # a is now the most recent
-    await store.put("samantha", PersonMemory("d"))
-    assert await store.list("samantha") == ["a", "c", "d"]
-    assert len(store) == 3
-    with pytest.raises(ValueError):
-        InMemoryStore(max_people=0)

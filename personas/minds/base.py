@@ -3,13 +3,19 @@ turns and the new message, produce the reply as an async stream of text chunks.
 
 Every mind (reflex, openai, local) is used the same way by the worker, which turns the
 chunks into `delta` frames and their concatenation into the final `send`.
+
+Errors a mind raises::
+
+    MindError                  root: anything a mind cannot do
+     ├── MindConfigError       set up wrong (no model named, local model not installed)
+     └── MindUnavailable       its endpoint failed (down, timed out, bad status)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from personas.card import Card
@@ -49,12 +55,40 @@ class MindInput:
     learned: Sequence[Fact] = ()  # facts `message` added or changed
     forgotten: Sequence[Fact] = ()  # facts removed because `message` asked to
     conversations: int = 1  # how many people the persona is talking with now (honesty)
+    # Trait values as they have drifted (personas/evolution.py); the card's start values
+    # for any trait not given. Read them with `trait()`, never from the card.
+    traits: Mapping[str, float] = field(default_factory=dict)
+
+    def trait(self, name: str, default: float = 0.5) -> float:
+        value = self.traits.get(name)
+        return self.card.trait(name, default) if value is None else value
+
+
+class MindError(Exception):
+    """Root of what a mind raises."""
+
+
+class MindConfigError(MindError):
+    """The mind cannot work as configured; the message says what to set or install."""
+
+
+class MindUnavailable(MindError):
+    """The model endpoint failed: unreachable, too slow, or it answered with an error."""
 
 
 class Mind(ABC):
     """Writes replies. Implementations must bound their own time (a mind never hangs)."""
 
     name: str = "mind"
+
+    async def start(self) -> None:
+        """Get ready before the first reply (e.g. start a local model server). Idempotent."""
+        return None
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters worth showing (replies, failures, retries); none by default."""
+        return {}
 
     @abstractmethod
     def reply(self, inp: MindInput) -> AsyncIterator[str]:

@@ -149,7 +149,7 @@ def _chat(w: _Writer, inp: MindInput) -> list[str]:
     low = _feels_low(inp)
     reaction = _reaction(w, inp, low)
     parts = [reaction, _content(w, inp, idle=not reaction)]
-    if not low and w.card.voice.phrases and w.chance(0.15 + 0.35 * w.card.trait("playfulness")):
+    if not low and w.card.voice.phrases and w.chance(0.15 + 0.35 * w.inp.trait("playfulness")):
         parts.append(w.pick(w.card.voice.phrases))
     if not any("?" in p for p in parts):
         parts.append(w.pick(L.MOOD_ASK_LOW) if low else _question(w, inp))
@@ -230,7 +230,7 @@ def _question(w: _Writer, inp: MindInput) -> str:
     if w.previous_asked and not inp.learned:
         return ""  # they let the last question go: do not interrogate
     slot = _next_slot(w)
-    if not slot or not w.chance(0.3 + 0.65 * w.card.trait("curiosity", 0.6)):
+    if not slot or not w.chance(0.3 + 0.65 * w.inp.trait("curiosity", 0.6)):
         return ""
     return _ask(w, slot)
 
@@ -258,7 +258,7 @@ def _with_name(w: _Writer, parts: list[str]) -> list[str]:
     """Now and then, say their name in the first sentence — warmer cards more often."""
     if not parts or not w.name or w.name in " ".join(parts):
         return parts
-    if not w.chance(0.15 + 0.3 * w.card.trait("warmth")):
+    if not w.chance(0.15 + 0.3 * w.inp.trait("warmth")):
         return parts
     first = parts[0]
     if re.fullmatch(r"[^.!?]+[.!]", first):

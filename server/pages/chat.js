@@ -395,7 +395,8 @@ function describe(value) {
 }
 
 function unavailable(res, what) {
-  if (res.status === 404 && res.data?.message === "Not Found") { // no such route on this hub
+  // no such route on this hub, or a hub that keeps no memory (no personas of its own, no Redis)
+  if (res.status === 404 && (res.data?.message === "Not Found" || res.data?.error === "not_available")) {
     return `${what} is not available on this hub yet.`;
   }
   if (res.status === 404) return `${what}: nothing here (${res.data?.message || "not found"}).`;
@@ -421,12 +422,25 @@ async function loadMemory() {
   const list = el("ul", { class: "facts" });
   for (const fact of facts) list.append(factItem(path, fact));
   const parts = [facts.length ? list : el("p", { class: "note", text: "Nothing remembered about you." })];
-  const prefs = res.data?.preferences;
+  const prefs = compact(res.data?.preferences);
   if (prefs && (typeof prefs !== "object" || Object.keys(prefs).length)) {
     parts.push(el("h3", { text: "Preferences" }), preferenceList(prefs));
   }
   body.replaceChildren(...parts);
-  $("forget-all").hidden = facts.length === 0 && !prefs;
+  $("forget-all").hidden = facts.length === 0 && !(prefs && Object.keys(prefs).length);
+}
+
+// The hub sends every group (likes, dislikes…) even when empty: show only what has content.
+function compact(prefs) {
+  if (!prefs || typeof prefs !== "object" || Array.isArray(prefs)) return prefs;
+  const empty = (v) => v === null || v === "" || (typeof v === "object" && Object.keys(v).length === 0);
+  return Object.fromEntries(Object.entries(prefs).filter(([, v]) => !empty(v)));
+}
+
+function sourceText(source) {
+  if (typeof source?.seq !== "number") return `from ${describe(source)}`;
+  const when = source.ts ? `, ${new Date(source.ts).toLocaleString()}` : "";
+  return `from message #${source.seq}${when}`;
 }
 
 function factItem(path, fact) {
@@ -435,7 +449,7 @@ function factItem(path, fact) {
   const button = el("button", { type: "button", class: "quiet", text: "Forget" });
   button.setAttribute("aria-label", `Forget: ${text}`);
   const li = el("li", {}, el("span", { class: "fact-text", text }),
-    source ? el("small", { class: "sub", text: `from ${describe(source)}` }) : null, button);
+    source ? el("small", { class: "sub", text: sourceText(source) }) : null, button);
   button.addEventListener("click", async () => {
     const res = await api(state.token, `${path}/${encodeURIComponent(id)}`, { method: "DELETE" });
     if (res.ok) {
