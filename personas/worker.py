@@ -30,6 +30,7 @@ from personas.evolution import signals_of
 from personas.evolver import Evolver
 from personas.memory import Fact, MemoryStore, PersonMemory
 from personas.minds.base import Message, Mind, MindInput, Turn
+from personas.minds.prompt import CUT_OFF, trouble_line
 from personas.pacer import Pacer
 from personas.understand import Intent, Reading, read
 
@@ -326,7 +327,10 @@ class PersonaWorker:
             except (TimeoutError, Exception) as exc:  # a mind never leaves a person unanswered
                 self.stats["mind_failures"] += 1
                 self._log.warning("mind_failed", room=room, error=repr(exc))
-                return f"{lead} {FALLBACK}" if lead else FALLBACK
+                said = "".join(parts).strip()
+                if said:  # the final msg must carry what the deltas already showed
+                    return f"{said} {CUT_OFF}"
+                return trouble_line(inp.card, inp.memory.known_name, inp.message.seq)
         text = "".join(parts).strip()
         limit = ((client.welcome or {}).get("server") or {}).get("max_text", 16384)
         return text[:limit] if text else FALLBACK
