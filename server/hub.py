@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from server import __version__
+from server import __version__, auth
 from server.auth import Identity
 from server.config import Settings
 from server.connection import Connection
@@ -143,6 +143,15 @@ class Hub:
         if identity.role is Role.PERSONA:
             return {"per_s": s.persona_rate_limit, "burst": s.persona_rate_burst}
         return {"per_s": s.rate_limit, "burst": s.rate_burst}
+
+    async def from_bearer(self, header: str) -> Identity:
+        """The identity in an `Authorization: Bearer <token>` header, or Unauthorized."""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send Authorization: Bearer <token>")
+        identity = auth.verify(self.settings.secret, token.strip())
+        await self.check_revoked(identity)
+        return identity
 
     async def check_revoked(self, identity: Identity) -> None:
         if identity.iat <= await self.engine.revoked_upto(identity.id):

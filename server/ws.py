@@ -112,12 +112,8 @@ class WsTransport:
         identity = None
         header = request.headers.get("Authorization", "")
         if header:
-            scheme, _, token = header.partition(" ")
             try:
-                if scheme.lower() != "bearer":
-                    raise Unauthorized("Authorization must be 'Bearer <token>'")
-                identity = auth.verify(self.settings.secret, token.strip())
-                await hub.check_revoked(identity)
+                identity = await hub.from_bearer(header)
             except Unauthorized as e:
                 return web.json_response({"error": "unauthorized", "message": e.message},
                                          status=401)
