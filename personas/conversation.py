@@ -15,6 +15,7 @@ from personas.minds.base import Turn
 
 RECENT_TURNS = 8  # what a mind sees of the conversation: enough for context, bounded
 OPEN = -1  # gate value: not catching up
+MINE = 256  # own message seqs remembered per group room
 
 
 @dataclass(order=True, slots=True)
@@ -27,6 +28,8 @@ class Pending:
     name: str = field(compare=False, default="")
     ts: int = field(compare=False, default=0)
     merged: int = field(compare=False, default=1)  # how many messages this one stands for
+    person: str = field(compare=False, default="")  # who sent it (group rooms: many people)
+    check: int = field(compare=False, default=0)  # group: answer only if this seq is the persona's
 
 
 @dataclass(eq=False)
@@ -43,8 +46,10 @@ class Conversation:
     above: set[int] = field(default_factory=set)
     turns: deque[Turn] = field(default_factory=lambda: deque(maxlen=RECENT_TURNS))
     last_active: float = 0.0
-    forgets: int = 0  # the memory's forget count when `turns` were last cleared for it
+    forgets: dict[str, int] = field(default_factory=dict)  # person -> forget count at the last clear
     merges: int = 0
+    mine: set[int] = field(default_factory=set)  # group: recent seqs of the persona's own messages
+    known_after: int = 1 << 62  # group: every message after this seq has been seen (see `hold`)
 
     def offer(self, item: Pending, *, own: bool = False) -> bool:
         """Record a message of the room; True when it was queued for an answer."""
@@ -55,21 +60,33 @@ class Conversation:
             return False  # ours, already answered, or a replayed duplicate
         bisect.insort(self.queue, item)
         while len(self.queue) > self.limit:
-            # Bounded without losing words: the two newest become one turn, answered once.
-            last, prev = self.queue.pop(), self.queue.pop()
+            # Bounded without losing words: the two newest become one turn, answered once —
+            # only when one person said both and both are surely for us (group rooms).
+            last, prev = self.queue[-1], self.queue[-2]
+            if last.person != prev.person or last.check or prev.check:
+                break
+            del self.queue[-2:]
             self.queue.append(Pending(last.seq, last.mid, f"{prev.text}\n{last.text}", last.name,
-                                      last.ts, prev.merged + last.merged))
+                                      last.ts, prev.merged + last.merged, last.person))
             self.merges += 1
         return True
+
+    def mine_add(self, seq: int) -> None:
+        """One of the persona's own messages in a group: replies to it address the persona."""
+        self.mine.add(seq)
+        if len(self.mine) > MINE:
+            self.mine.discard(min(self.mine))
 
     def hold(self, since: int) -> None:
         """Catching up from ``since``: answer nothing until the replay has come in.
 
         A live message may overtake the replay (it arrives through the inbox while the join
         is in flight), so "seen the room's latest seq" is not enough: every seq in between
-        must have come in, since a dm room delivers all of its messages to the persona.
+        must have come in, since a dm (or joined group) room delivers all of its messages
+        to the persona.
         """
         self.done = max(self.done, since)
+        self.known_after = min(self.known_after, since)
         self.contig = max(self.contig, since)
         self.gate = 1 << 62  # until the join says how far the replay goes
 

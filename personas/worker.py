@@ -8,6 +8,11 @@ minds think at once. Replies stream as `delta` frames and end with one `send` wh
 is derived from (room, seq answered): a retry after a reconnect or a restart is deduped by
 the hub instead of posted twice. The last answered seq of each conversation is kept in the
 memory store, and on start the worker rejoins every known conversation from there.
+
+Group rooms: invited, the persona joins (and rejoins after a start: the room's cursor is kept
+in the store under the room id). There it answers only what addresses it — its name or id
+as a word, or a reply to one of its messages — with the asker's memory; a group is one
+conversation, answered in order like a dm.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from typing import Any
@@ -25,7 +31,7 @@ import structlog
 from clients.sdk import Client, ConnectionClosedError, RequestError, RequestTimeoutError
 from personas.card import Card
 from personas.collective.backchannel import Backchannel
-from personas.conversation import Conversation, Pending
+from personas.conversation import MINE, Conversation, Pending
 from personas.evolution import signals_of
 from personas.evolver import Evolver
 from personas.memory import Fact, MemoryStore, PersonMemory
@@ -40,6 +46,7 @@ FALLBACK = "Sorry — I lost my train of thought for a second. Could you say tha
 SEND_ATTEMPTS = 4
 CATCH_UP_PARALLEL = 32  # joins in flight while catching up after a start
 STATUS_EVERY = 1.0  # seconds between checks whether the head count reported to the hub changed
+GROUP = "group:"
 
 
 class WorkerError(Exception):
@@ -51,14 +58,29 @@ def reply_cid(room: str, seq: int) -> str:
     return "r-" + hashlib.blake2b(f"{room}#{seq}".encode(), digest_size=12).hexdigest()
 
 
-def _answered(mine: PersonMemory, seq: int, stored: PersonMemory | None) -> PersonMemory:
-    """The stored memory with this answer recorded: the cursor and the question just asked.
-    Deleted meanwhile: only the cursor is kept, so what was deleted is not written back."""
+def _answered(mine: PersonMemory, seq: int | None, stored: PersonMemory | None) -> PersonMemory:
+    """The stored memory with this answer recorded: the cursor (dm rooms; None in a group,
+    whose cursor is kept apart) and the question just asked. Deleted meanwhile: only the
+    cursor is kept, so what was deleted is not written back."""
     memory = stored or PersonMemory(mine.person, name=mine.name)
-    memory.last_answered = max(memory.last_answered, seq)
+    if seq is not None:
+        memory.last_answered = max(memory.last_answered, seq)
     memory.asked, memory.asked_slots = mine.asked, mine.asked_slots
     memory.refresh_summary()
     return memory
+
+
+def _cursor(room: str, seq: int, stored: PersonMemory | None) -> PersonMemory:
+    """A group room's cursor, kept in the store under the room id (no person id has a colon)."""
+    cursor = stored or PersonMemory(room)
+    cursor.last_answered = max(cursor.last_answered, seq)
+    return cursor
+
+
+def mention_pattern(card: Card) -> re.Pattern[str]:
+    """The persona's name or id as a word, case-insensitive ("Samantha, …", "@samantha")."""
+    names = sorted({card.id, card.name}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)@?(?:" + "|".join(re.escape(n) for n in names if n) + r")(?!\w)", re.I)
 
 
 class PersonaWorker:
@@ -87,6 +109,8 @@ class PersonaWorker:
         self._active: OrderedDict[str, float] = OrderedDict()  # room -> last message, oldest first
         self._reported: int | None = None  # head count last reported to the hub (`status`)
         self.evolver = Evolver(card, store, every=evolve_every)
+        self._mention = mention_pattern(card)
+        self._groups: set[str] = set()  # group rooms joined (or joining) on this connection
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -94,6 +118,7 @@ class PersonaWorker:
         client = Client(self.url, self.token, **self.client_options)
         await client.connect()
         self._client = client
+        self._groups.clear()
         try:
             self._check_identity(client)
             self._pacer = Pacer.from_welcome(client.welcome)
@@ -154,7 +179,9 @@ class PersonaWorker:
     def _conversation(self, room: str) -> Conversation:
         conv = self.conversations.get(room)
         if conv is None:
-            conv = Conversation(room, room[len(self._prefix):], limit=self.queue_limit)
+            # A group's "person" is the room: the key of its cursor in the store.
+            person = room if room.startswith(GROUP) else room[len(self._prefix):]
+            conv = Conversation(room, person, limit=self.queue_limit)
             self.conversations[room] = conv
             self._evict()
         return conv
@@ -175,25 +202,76 @@ class PersonaWorker:
         kind = event.get("t")
         if kind == "msg":
             self._on_msg(event)
+        elif kind == "invited" and isinstance(event.get("room"), str) and event["room"].startswith(GROUP):
+            self._join_group(event["room"])
         elif kind in ("reconnecting", "reconnected"):
             self._log.info(kind, attempt=event.get("attempt"), code=event.get("code"))
             self._reported = None  # a new connection: the hub knows nothing of us yet
 
     def _on_msg(self, event: dict[str, Any]) -> None:
         room, seq, sender = event.get("room"), event.get("seq"), event.get("from") or {}
-        if not isinstance(room, str) or not room.startswith(self._prefix) or not isinstance(seq, int):
-            return  # collective rooms went to self.collective above; group rooms: a later slice
+        if not isinstance(room, str) or not isinstance(seq, int):
+            return
+        group = room.startswith(GROUP)
+        if not group and not room.startswith(self._prefix):
+            return  # collective rooms went to self.collective above
         conv = self._conversation(room)
         own = sender.get("id") == self.card.id
-        item = Pending(seq, str(event.get("mid", "")), str(event.get("text", "")),
-                       str(sender.get("name", "")), int(event.get("ts", 0) or 0))
+        text = str(event.get("text", ""))
+        check, skip = 0, own
+        if group and own:
+            conv.mine_add(seq)
+        elif group:
+            addressed, check = self._addressed(conv, text, event.get("reply_to"), sender)
+            skip = not (addressed or check)
+        person = str(sender.get("id", "")) if group else conv.person
+        item = Pending(seq, str(event.get("mid", "")), text, str(sender.get("name", "")),
+                       int(event.get("ts", 0) or 0), person=person, check=check)
         merges = conv.merges
-        if conv.offer(item, own=own):
+        if conv.offer(item, own=skip):
             conv.last_active = self._active[room] = time.monotonic()
             self._active.move_to_end(room)
             self.conversations.move_to_end(room)
         self.stats["merged"] += conv.merges - merges
         self._kick(conv)
+
+    def _addressed(self, conv: Conversation, text: str, reply_to: Any,
+                   sender: dict[str, Any]) -> tuple[bool, int]:
+        """Is a group message for this persona? (yes/no, or the seq to look up to know).
+
+        Its name or id as a word, or a reply to one of its messages. Another persona's reply
+        never is: two personas naming each other in their replies would talk forever.
+        """
+        persona = sender.get("role") == "persona"
+        if persona and reply_to is not None:
+            return False, 0
+        if self._mention.search(text):
+            return True, 0
+        if persona or not isinstance(reply_to, int) or isinstance(reply_to, bool) or reply_to < 1:
+            return False, 0
+        if reply_to in conv.mine:
+            return True, 0
+        if reply_to > conv.known_after and (len(conv.mine) < MINE or reply_to > min(conv.mine)):
+            return False, 0  # seen on this connection, and not ours
+        return False, reply_to  # from before we were here: looked up in turn
+
+    async def _is_mine(self, room: str, seq: int) -> bool:
+        try:
+            found = await self._client_or_raise().history(room, before=seq + 1, limit=1)
+        except (RequestError, RequestTimeoutError) as exc:
+            self._log.warning("lookup_failed", room=room, seq=seq, error=str(exc))
+            return False
+        return any(m.get("seq") == seq and (m.get("from") or {}).get("id") == self.card.id for m in found)
+
+    def _join_group(self, room: str) -> None:
+        """Invited (or known from the store): join from the last seq answered there."""
+        if room not in self._groups:
+            self._groups.add(room)
+            self._spawn(self._rejoin_group(room))
+
+    async def _rejoin_group(self, room: str) -> None:
+        cursor = await self.store.update(self.card.id, room, functools.partial(_cursor, room, 0))
+        await self._rejoin(room, cursor.last_answered if cursor is not None else 0)
 
     def _kick(self, conv: Conversation) -> None:
         if conv.room not in self._running and conv.ready:
@@ -223,6 +301,9 @@ class PersonaWorker:
         limit = asyncio.Semaphore(CATCH_UP_PARALLEL)
 
         async def one(person: str) -> None:
+            if person.startswith(GROUP):
+                self._join_group(person)  # a group room's cursor: rejoin it
+                return
             async with limit:
                 memory = await self.store.get(self.card.id, person)
                 if memory is not None:
@@ -263,32 +344,42 @@ class PersonaWorker:
             self._running.pop(conv.room, None)
 
     async def _answer(self, conv: Conversation, item: Pending) -> None:
-        memory = await self.store.get(self.card.id, conv.person) or PersonMemory(
-            conv.person, name=item.name, first_ts=item.ts)
-        if item.seq <= memory.last_answered:
+        group = conv.room.startswith(GROUP)
+        if item.check and not await self._is_mine(conv.room, item.check):
+            return  # a reply to someone else's message
+        person = item.person if group else conv.person  # memory is per person, in a group too
+        cursor = await self.store.get(self.card.id, conv.person)  # dm rooms: the person's memory
+        memory = (cursor if not group else await self.store.get(self.card.id, person)) or PersonMemory(
+            person, name=item.name, first_ts=item.ts)
+        if item.seq <= (cursor.last_answered if cursor is not None else 0):
             conv.answered(item.seq)
             self.stats["deduped"] += 1
             return
         reading = read(item.text, memory.asked)
         learned, forgotten = self._apply(memory, reading, item)
         await self.store.put(self.card.id, memory)  # forgetting is real before we say so
-        if memory.forgets != conv.forgets:  # here or through REST: forgotten words must not
-            conv.turns.clear()  # come back through the recent turns either
-            conv.forgets = memory.forgets
+        if memory.forgets != conv.forgets.get(person, 0):  # here or through REST: forgotten
+            conv.turns.clear()  # words must not come back through the recent turns either
+            conv.forgets[person] = memory.forgets
         stream = reply_cid(conv.room, item.seq)
         if not self._busy() and self._pacer.try_take():
             await self._client_or_raise().typing(conv.room)
         consulted = None
         if self.collective is not None:  # bounded wait: the collective may know what we don't
-            consulted = await self.collective.consult(conv.person, memory, reading, item.text)
+            consulted = await self.collective.consult(person, memory, reading, item.text)
             reading = consulted.reading if consulted is not None else reading
         inp = MindInput(self.card, memory, tuple(conv.turns),
-                        Message(item.text, item.seq, item.mid, conv.person, conv.room),
+                        Message(item.text, item.seq, item.mid, person, conv.room),
                         reading, learned, forgotten, self.conversations_now(), traits=self.evolver.traits)
         text = await self._think(inp, stream, lead=consulted.line if consulted is not None else "")
         ack = await self._post(conv.room, text, stream, item.seq)
         # Re-read, not put: a forget through REST while the mind thought must stay forgotten.
-        await self.store.update(self.card.id, conv.person, functools.partial(_answered, memory, item.seq))
+        await self.store.update(self.card.id, person,
+                                functools.partial(_answered, memory, None if group else item.seq))
+        if group:
+            await self.store.update(self.card.id, conv.room, functools.partial(_cursor, conv.room, item.seq))
+            if ack is not None and isinstance(ack.get("seq"), int):
+                conv.mine_add(ack["seq"])
         conv.answered(item.seq)
         conv.turns.extend([Turn("person", item.text, item.seq),
                            Turn("persona", text, int((ack or {}).get("seq", item.seq)))])
