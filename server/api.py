@@ -17,7 +17,7 @@ from server import auth
 from server.appkeys import CATALOG, HUB, MEMORY
 from server.errors import Unauthorized
 from server.permissions import Role
-from server.rooms import valid_id
+from server.rooms import COLLECTIVE_ALL, valid_id
 
 
 async def authenticate(request: web.Request, *roles: Role) -> auth.Identity:
@@ -123,7 +123,24 @@ def _count(request: web.Request, name: str, default: int, most: int) -> int:
     return int(raw)
 
 
+COLLECTIVE_LIST_MAX = 500
+
+
+async def collective(request: web.Request) -> web.Response:
+    """GET /api/collective: the collective rooms and their latest seq (observers, admins,
+    personas) — so a dashboard can replay threads it was not watching when they began."""
+    await authenticate(request, Role.OBSERVER, Role.ADMIN, Role.PERSONA)
+    engine = request.app[HUB].engine
+    names = [COLLECTIVE_ALL, *await engine.rooms("collective", COLLECTIVE_LIST_MAX)]
+    rooms = []
+    for room in names:
+        page = await engine.read_after(room, 1 << 62, 1)  # an empty page: only `last` matters
+        rooms.append({"id": room, "seq": page.last})
+    return web.json_response({"rooms": rooms})
+
+
 def register(app: web.Application) -> None:
     app.router.add_post("/api/admin/revoke", revoke)
     app.router.add_get("/api/personas", personas)
+    app.router.add_get("/api/collective", collective)
     app.router.add_get("/api/personas/{id}", persona)

@@ -53,3 +53,19 @@ async def test_status_from_a_human_is_forbidden(hub: HubServer) -> None:
 async def test_personas_needs_a_token(hub: HubServer) -> None:
     status, body = await _get(hub, "/api/personas", None)
     assert status == 401 and body["error"] == "unauthorized"
+
+
+async def test_collective_lists_rooms_with_their_latest_seq(hub: HubServer) -> None:
+    async with connect(hub.url) as ws:
+        await ws.send(json.dumps({"t": "hello", "id": 1, "token": hub.token("persona", "sam")}))
+        await ws.recv()
+        await ws.send(json.dumps({"t": "join", "id": 2, "room": "collective:music", "create": True}))
+        await ws.send(json.dumps({"t": "send", "id": 3, "room": "collective:music", "text": "hi"}))
+        while (json.loads(await ws.recv())).get("re") != 3:
+            pass
+        status, body = await _get(hub, "/api/collective", hub.token("observer", "eye"))
+    assert status == 200
+    assert body == {"rooms": [{"id": "collective:all", "seq": 0},
+                              {"id": "collective:music", "seq": 1}]}
+    status, body = await _get(hub, "/api/collective", hub.token("human", "alice"))
+    assert status == 403 and body["error"] == "forbidden"

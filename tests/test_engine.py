@@ -303,6 +303,15 @@ async def test_create_room_and_exists(engine: Engine) -> None:
     assert await engine.room_exists(OTHER) is False
 
 
+async def test_rooms_lists_created_rooms_by_kind(engine: Engine) -> None:
+    for room in ("collective:b", "group:x", "collective:a", "collective:c"):
+        await engine.create_room(room)
+    assert await engine.rooms("collective", 10) == ["collective:a", "collective:b", "collective:c"]
+    assert await engine.rooms("group", 10) == ["group:x"]
+    assert len(await engine.rooms("collective", 2)) == 2
+    assert await engine.rooms("dm", 10) == []
+
+
 async def test_posting_does_not_create_a_room(engine: Engine) -> None:
     await post(engine, ROOM, 1)
     assert await engine.room_exists(ROOM) is False

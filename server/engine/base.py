@@ -99,6 +99,10 @@ class Engine(ABC):
     async def room_exists(self, room: str) -> bool: ...
 
     @abstractmethod
+    async def rooms(self, kind: str, limit: int) -> list[str]:
+        """Up to `limit` created rooms of `kind` (group or collective), sorted."""
+
+    @abstractmethod
     async def add_member(self, room: str, user: str) -> None: ...
 
     @abstractmethod

@@ -121,6 +121,10 @@ class MemoryEngine(Engine):
     async def room_exists(self, room: str) -> bool:
         return room in self._rooms
 
+    async def rooms(self, kind: str, limit: int) -> list[str]:
+        prefix = kind + ":"
+        return sorted(r for r in self._rooms if r.startswith(prefix))[:limit]
+
     async def add_member(self, room: str, user: str) -> None:
         self._members.setdefault(room, set()).add(user)
 

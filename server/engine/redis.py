@@ -201,6 +201,16 @@ class RedisEngine(Engine):
         return bool(await self._redis.sismember(keys.ROOMS, room))
 
     @_unavailable
+    async def rooms(self, kind: str, limit: int) -> list[str]:
+        # SSCAN, not SMEMBERS: the set may be large; stop once `limit` matched.
+        found: list[str] = []
+        async for raw in self._redis.sscan_iter(keys.ROOMS, match=f"{kind}:*", count=500):
+            found.append(raw.decode() if isinstance(raw, bytes) else str(raw))
+            if len(found) >= limit:
+                break
+        return sorted(found)
+
+    @_unavailable
     async def add_member(self, room: str, user: str) -> None:
         await self._redis.sadd(keys.members(room), user)
 
