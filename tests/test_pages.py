@@ -350,8 +350,11 @@ async def test_dashboard_shows_a_collective_exchange_as_it_happens(
     await atlas.send("collective:test", "What do people mean by 'home'?")
     feed = page.locator("#feed .item .text")
     await expect(feed.first).to_have_text("What do people mean by 'home'?")
-    await samantha.send("collective:test", "A place where they are expected.")
+    await samantha.send("collective:test", "A place where they are expected.",
+                        meta={"thread": "t1", "turn": 2, "max_turns": 6})
     await expect(feed.first).to_have_text("A place where they are expected.")  # newest first
+    budget = page.locator('#threads tr[data-room="collective:test"] td.budget')
+    await expect(budget).to_have_text("2/6")  # the thread's guard budget, from msg meta
     await expect(feed).to_have_count(2)
 
     edge = page.locator('#graph .edge[data-a="atlas"][data-b="samantha"]')

@@ -169,6 +169,12 @@ function addMsg(msg, live) {
   room.speakers.set(msg.seq, msg.from?.id);
   room.last = Math.max(room.last, msg.seq);
   room.ts = Math.max(room.ts, msg.ts);
+  // The collective writes its guard budget into meta: turn N of max_turns in a thread.
+  const meta = msg.meta || {};
+  if (Number.isInteger(meta.turn) && Number.isInteger(meta.max_turns)) {
+    room.turn = Math.max(room.turn || 0, meta.turn);
+    room.maxTurns = meta.max_turns;
+  }
   see(msg.from);
   if (live) {
     state.arrivals.push(Date.now());
@@ -292,6 +298,7 @@ function renderThreads() {
     el("th", { scope: "row", text: name }),
     el("td", { text: String(r.last) }),
     el("td", { text: String(new Set(r.speakers.values()).size) }),
+    el("td", { class: "budget", text: r.maxTurns ? `${r.turn}/${r.maxTurns}` : "–" }),
     el("td", {}, el("time", { dateTime: new Date(r.ts).toISOString(), text: clock(r.ts) })))));
 }
 
