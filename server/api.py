@@ -64,6 +64,14 @@ async def personas(request: web.Request) -> web.Response:
     for pid, entry in online.items():
         listed[pid] = {**listed.get(pid, {}), **entry,
                        "mind": entry["mind"] or listed.get(pid, {}).get("mind")}
+    store = request.app[MEMORY]
+    if store is not None:  # the newest trait change of each, for the dashboard
+        try:
+            for pid, entry in listed.items():
+                latest = await store.journal(pid, 1)
+                entry["last_change"] = latest[0].to_dict() if latest else None
+        except ConnectionError:
+            pass  # the list stays useful without it
     return web.json_response({"personas": sorted(listed.values(), key=lambda p: p["id"])})
 
 

@@ -217,6 +217,11 @@ async def test_persona_shows_its_card_traits_and_journal(hub: HubServer, persona
     assert entry["ts"] > 1_600_000_000_000 and "alice" not in str(body["journal"]).lower()
     # what the worker's mind reads now is what the API shows
     assert runtime.worker("samantha").evolver.traits["playfulness"] == playful["value"]
+    # and the list (the dashboard's) carries each persona's newest change
+    status, listed = await call(hub, "GET", "/api/personas", hub.token("observer", "d"))
+    [sam] = [p for p in listed["personas"] if p["id"] == "samantha"]
+    newest = (await store.journal("samantha", 1))[0].to_dict()
+    assert sam["last_change"] == newest and "playfulness" in sam["last_change"]["changes"]
 
 
 async def test_persona_errors(hub: HubServer) -> None:

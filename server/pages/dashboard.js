@@ -281,6 +281,12 @@ function renderPersonas() {
       if (p.conversations !== undefined) facts.push(`${p.conversations} conversation${p.conversations === 1 ? "" : "s"}`);
       if (p.workers) facts.push(`${p.workers} worker${p.workers === 1 ? "" : "s"}`);
       if (p.mind) facts.push(`mind: ${p.mind}`);
+      const change = p.last_change;
+      if (change && change.changes) {  // the newest trait drift from the persona's journal
+        const moved = Object.entries(change.changes)
+          .map(([trait, v]) => `${trait} ${Number(v.from).toFixed(2)}→${Number(v.to).toFixed(2)}`);
+        if (moved.length) facts.push(`${moved.join(", ")} (${change.why})`);
+      }
     } else {
       facts.push("seen in the collective");
     }
