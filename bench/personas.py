@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fanout import cpu_seconds, rss_kb, start_hub, token
+from fanout import ROOT, SECRET, cpu_seconds, rss_kb, start_hub, token
 from rawws import RawClient, connect, now_us
 
 
@@ -106,11 +107,24 @@ async def steady(people: list[Person], rate: float, seconds: float) -> dict:
     return {"rate": rate, "sent": sent, "unanswered": unanswered, **quantiles(lat)}
 
 
+def start_personas(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
+    """`os1 personas run --all` in its own process on --personas-cpu: the second core."""
+    env = dict(os.environ, OS1_SECRET=SECRET)
+    cmd = ["taskset", "-c", str(args.personas_cpu), str(ROOT / ".venv/bin/os1"), "personas",
+           "run", "--url", f"ws://127.0.0.1:{port}/ws", "--all"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def main_async(args: argparse.Namespace) -> dict:
-    proc, host, port = start_hub(args, {"OS1_PERSONAS": "builtin", "OS1_RATE_LIMIT": "50",
-                                        "OS1_RATE_BURST": "100"})
+    embedded = "none" if args.split else "builtin"
+    proc, host, port = start_hub(args, {
+        "OS1_PERSONAS": embedded, "OS1_RATE_LIMIT": "50", "OS1_RATE_BURST": "100",
+        # one persona connection carries every conversation; its own limit paces it
+        "OS1_PERSONA_RATE_LIMIT": str(args.persona_rate),
+        "OS1_PERSONA_RATE_BURST": str(2 * args.persona_rate)})
+    workers = start_personas(args, port) if args.split else None
     try:
-        await asyncio.sleep(1.5)  # personas come online
+        await asyncio.sleep(3.0 if args.split else 1.5)  # personas come online
         base = rss_kb(proc.pid)
         people = await open_people(host, port, args.people)
         connected = rss_kb(proc.pid)
@@ -125,8 +139,16 @@ async def main_async(args: argparse.Namespace) -> dict:
         }
         if args.rate:
             result["steady"] = await steady(people, args.rate, args.seconds)
+        result["layout"] = (
+            f"hub on CPU {args.server_cpu}, personas process on CPU {args.personas_cpu}, "
+            f"people on CPU {args.client_cpu}" if args.split else
+            f"hub + personas on CPU {args.server_cpu}, people on CPU {args.client_cpu}")
+        result["persona_rate"] = args.persona_rate
         return result
     finally:
+        if workers is not None:
+            workers.terminate()
+            workers.wait(15)
         proc.terminate()
         proc.wait(15)
 
@@ -138,6 +160,11 @@ def main() -> None:
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for every answer")
     p.add_argument("--rate", type=float, default=0.0, help="then a steady total msgs/s")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--split", action="store_true",
+                   help="run the personas in their own process (os1 personas run --all)")
+    p.add_argument("--personas-cpu", type=int, default=1)
+    p.add_argument("--persona-rate", type=int, default=2000,
+                   help="OS1_PERSONA_RATE_LIMIT for the run (the hub's default is 2000)")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     args = p.parse_args()
