@@ -171,7 +171,9 @@ class Hub:
         ident = conn.identity
         self.conns.add(conn)
         if self.routes.add_inbox(ident.id, conn):
-            await self._sub(f"inbox:{ident.id}")
+            # Counted by the routes themselves (first/last connection of the user): no entry
+            # in _channels, which would cost every idle connection ~90 bytes more.
+            await self.engine.subscribe(f"inbox:{ident.id}")
         if ident.role is Role.PERSONA:
             self.routes.personas.add(conn)
             await self._sub("collective")
@@ -188,7 +190,7 @@ class Hub:
         for room in list(conn.watching):
             await self._unwatch(conn, room)
         if self.routes.remove_inbox(ident.id, conn):
-            await self._unsub(f"inbox:{ident.id}")
+            await self.engine.unsubscribe(f"inbox:{ident.id}")
         if ident.role is Role.PERSONA:
             self.routes.personas.discard(conn)
             self.status.pop(conn, None)
@@ -353,11 +355,13 @@ class Hub:
         if room.kind is not Kind.DM and room.id != COLLECTIVE_ALL:
             await self.engine.add_member(room.id, ident.id)
         # Live events that arrive while the replay is read are held, then sent after it.
+        if conn.joining is None:
+            conn.joining = {}
         conn.joining[room.id] = []
         try:
             fresh = room.id not in conn.rooms
             if fresh:
-                conn.rooms.add(room.id)
+                conn.add_room(room.id)
                 if self.routes.join(room.id, conn):
                     for ch in channels_for(room.id):
                         await self._sub(ch)
@@ -373,7 +377,9 @@ class Hub:
                 conn.push(encode_frame(m, conn.fmt))
             self.metrics.frames_out["msg"] += len(replayed)
         finally:
-            held = conn.joining.pop(room.id, [])
+            held = conn.joining.pop(room.id, []) if conn.joining else []
+            if not conn.joining:
+                conn.joining = None
         top = replayed[-1]["seq"] if replayed else (req.since or 0)
         for event in held:
             if event["t"] != "msg" or event["seq"] > top:
@@ -397,7 +403,7 @@ class Hub:
         return await self.engine.members(room.id)
 
     async def _unsubscribe_room(self, conn: Connection, room: str) -> None:
-        conn.rooms.discard(room)
+        conn.drop_room(room)
         if self.routes.leave(room, conn):
             for ch in channels_for(room):
                 await self._unsub(ch)
@@ -459,14 +465,14 @@ class Hub:
             await self._check(conn, Op.WATCH, room)
             target = room.id
         if target not in conn.watching:
-            conn.watching.add(target)
+            conn.add_watch(target)
             self.routes.watch(target, conn)
             await self._sub("collective")
         self.reply(conn, _re({"t": "watching", "room": target}, req.id))
 
     async def _unwatch(self, conn: Connection, target: str) -> None:
         if target in conn.watching:
-            conn.watching.discard(target)
+            conn.drop_watch(target)
             self.routes.unwatch(target, conn)
             await self._unsub("collective")
 

@@ -7,7 +7,7 @@ for `collective:all` — when it is a persona.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from server.rooms import COLLECTIVE_ALL
@@ -32,7 +32,8 @@ def channels_for(room: str) -> list[str]:
 class Routes(Generic[C]):
     def __init__(self) -> None:
         self.joined: dict[str, set[C]] = {}
-        self.inbox: dict[str, set[C]] = {}
+        # A user has one to a few connections: a list costs a quarter of a set, per user.
+        self.inbox: dict[str, list[C]] = {}
         self.watchers: dict[str, set[C]] = {}
         self.watch_all: set[C] = set()
         self.personas: set[C] = set()
@@ -66,10 +67,23 @@ class Routes(Generic[C]):
         return self._remove(self.joined, room, conn)
 
     def add_inbox(self, user: str, conn: C) -> bool:
-        return self._add(self.inbox, user, conn)
+        conns = self.inbox.get(user)
+        if conns is None:
+            self.inbox[user] = [conn]
+            return True
+        if conn not in conns:
+            conns.append(conn)
+        return False
 
     def remove_inbox(self, user: str, conn: C) -> bool:
-        return self._remove(self.inbox, user, conn)
+        conns = self.inbox.get(user)
+        if conns is None or conn not in conns:
+            return False
+        conns.remove(conn)
+        if conns:
+            return False
+        del self.inbox[user]
+        return True
 
     def watch(self, room: str, conn: C) -> bool:
         if room == "collective:*":
@@ -89,7 +103,7 @@ class Routes(Generic[C]):
         kind = room[: room.find(":")]
         if kind == "dm":
             _, persona, human = room.split(":", 2)
-            extra = [self.inbox.get(persona), self.inbox.get(human)]
+            extra: list[Collection[C] | None] = [self.inbox.get(persona), self.inbox.get(human)]
         elif kind == "collective":
             extra = [self.watchers.get(room), self.watch_all]
             if room == COLLECTIVE_ALL:

@@ -166,7 +166,6 @@ class WsTransport:
             flusher=self.flusher,
             limit=s.send_queue,
             limiter=TokenBucket(s.rate_limit, s.rate_burst, now),
-            strikes=Strikes(s.rate_strikes, s.rate_window),
             on_overflow=self.on_overflow,
         )
 
@@ -237,6 +236,8 @@ class WsTransport:
             self.metrics.frames_in.labels(t if t in KNOWN_TYPES else "unknown").inc()
             now = time.monotonic()
             if not conn.limiter.take(now):
+                if conn.strikes is None:
+                    conn.strikes = Strikes(s.rate_strikes, s.rate_window)
                 if conn.strikes.add(now):
                     hub.error(conn, RateLimited("rate limit exceeded repeatedly"), rid)
                     return CloseCode.RATE_LIMITED

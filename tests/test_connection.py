@@ -12,7 +12,7 @@ import pytest
 
 from server.connection import Connection, Flusher
 from server.protocol.codec import Format
-from server.ratelimit import Strikes, TokenBucket
+from server.ratelimit import TokenBucket
 
 
 class FakeTransport:
@@ -66,7 +66,7 @@ def make_conn(flusher: Flusher, *, limit: int = 100, name: str = "c1"
     conn = Connection(
         name, Format.JSON, transport=transport, protocol=protocol,  # type: ignore[arg-type]
         flusher=flusher, limit=limit, limiter=TokenBucket(1.0, 1, 0.0),
-        strikes=Strikes(1, 1.0), on_overflow=overflows,
+        on_overflow=overflows,
     )
     return conn, transport, protocol, overflows
 
