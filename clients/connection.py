@@ -7,7 +7,9 @@ a slow reader instead of as memory growth here. Replies wait behind it too: a cl
 consume its events (every member connection gets its own msgs back), or its requests time
 out once ``max_events`` are queued. On a resumable loss it reconnects with
 jittered backoff, says hello, rejoins rooms with ``since`` and re-sends the requests that
-are safe to repeat (``send`` keeps its ``cid``, which the hub dedupes).
+are safe to repeat (``send`` keeps its ``cid``, which the hub dedupes). Given the URLs of
+several nodes of one hub (``urls``: nodes sharing Redis), each reconnection attempt goes to
+the next one in turn, so a client leaves a dead or draining node at its first retry.
 
 The typed request helpers live in :mod:`clients.sdk`.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -50,6 +52,9 @@ __all__ = ["Connection"]
 log = logging.getLogger("os1.client")
 
 MAX_PENDING = 10_000
+# Rejoin refusals after which a room is no longer resumed. Any other (unavailable: a busy
+# or unreachable store; rate_limited; internal) fails the whole resume, retried later.
+GONE = frozenset({"not_found", "forbidden"})
 DEFAULT_MAX_FRAME = 65_536
 _END: Frame = {"t": "__end__"}  # queue sentinel, compared by identity
 
@@ -78,10 +83,13 @@ class Connection:
         request_timeout: float = 10.0,
         max_events: int = 10_000,
         use_header_auth: bool = False,
+        urls: Sequence[str] = (),
     ) -> None:
+        """``urls``: other nodes of the same hub, tried in turn after ``url``."""
         if max_events < 1 or request_timeout <= 0:  # Queue(0) would be unbounded
             raise ValueError("max_events must be >= 1 and request_timeout > 0")
-        self.url, self._token = url, token
+        self.url, self._token = url, token  # url: the node connected to (or tried) last
+        self._urls = list(dict.fromkeys([url, *urls]))
         self._codec = Codec(fmt)
         self._reconnect, self._backoff = reconnect, backoff
         self._timeout, self._header_auth = request_timeout, use_header_auth
@@ -96,6 +104,7 @@ class Connection:
         self._final: ConnectionClosedError | None = None
         self._closing = False
         self.reconnects = 0
+        self._failed_resumes = 0  # in a row: each one starts the next backoff further on
         self.welcome: Frame | None = None
         self._store_reset = False
         self.me: Frame | None = None
@@ -117,15 +126,20 @@ class Connection:
 
     # -- lifecycle ------------------------------------------------------------------
     async def connect(self) -> Frame:
+        """Connect to the first node of ``url``, ``*urls`` that answers."""
         if self._runner is not None:
             raise OS1Error("connect() was already called")
-        try:
-            ws, welcome = await self._open()
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            raise ConnectionClosedError(None, f"cannot connect to {self.url}: {exc}") from exc
-        self._ready = True
-        self._runner = asyncio.create_task(self._run(ws), name="os1-client")
-        return welcome
+        failures: list[str] = []
+        for url in self._urls:
+            try:
+                ws, welcome = await self._open(url)
+            except (OSError, WebSocketException, TimeoutError) as exc:
+                failures.append(f"{url}: {exc}")
+                continue
+            self._ready = True
+            self._runner = asyncio.create_task(self._run(ws), name="os1-client")
+            return welcome
+        raise ConnectionClosedError(None, "cannot connect to " + "; ".join(failures))
 
     async def close(self) -> None:
         if self._closing:
@@ -250,9 +264,10 @@ class Connection:
         return data
 
     # -- internals: connection --------------------------------------------------------
-    async def _open(self) -> tuple[ClientConnection, Frame]:
+    async def _open(self, url: str) -> tuple[ClientConnection, Frame]:
+        self.url = url
         ws, welcome = await open_session(
-            self.url, self._token, self._codec, self._header_auth, self._timeout
+            url, self._token, self._codec, self._header_auth, self._timeout
         )
         self._ws, self._gen = ws, self._gen + 1
         self.welcome = welcome
@@ -331,13 +346,17 @@ class Connection:
 
     async def _reopen(self, code: int | None, reason: str) -> tuple[ClientConnection, int]:
         delays = backoff_delays(*self._backoff)
+        for _ in range(min(self._failed_resumes, 16)):
+            next(delays)
+        # Each attempt on the next node: the one just lost may be dead or draining (1001).
+        start = self._urls.index(self.url) if self.url in self._urls else 0
         for attempt in itertools.count(1):
             await self._events.put(
                 {"t": "reconnecting", "attempt": attempt, "code": code, "reason": reason}
             )
             await asyncio.sleep(next(delays))
             try:
-                ws, _ = await self._open()
+                ws, _ = await self._open(self._urls[(start + attempt) % len(self._urls)])
                 return ws, attempt
             except RequestError as exc:  # credentials refused: retrying cannot help
                 fatal = CloseCode.FORBIDDEN if exc.code == "forbidden" else CloseCode.UNAUTHORIZED
@@ -360,13 +379,15 @@ class Connection:
                 await pace(i)
             for frame, pending in batch:
                 rooms[frame["room"]] = await self._resumed(frame, pending)
-        except TimeoutError:
-            await ws.close(CloseCode.GOING_AWAY, "resume timed out")
+        except (TimeoutError, RequestError) as exc:
+            self._failed_resumes += 1
+            why = exc.code if isinstance(exc, RequestError) else "timed out"
+            await ws.close(CloseCode.GOING_AWAY, f"resume failed: {why}")
             return
         finally:
             for _, pending in batch:
                 self._pending.pop(pending.frame["id"], None)
-        self._ready = True
+        self._ready, self._failed_resumes = True, 0
         for pending in list(self._pending.values()):
             if pending.future.done() or pending.gen == self._gen:
                 continue
@@ -377,8 +398,10 @@ class Connection:
     async def _resumed(self, frame: Frame, pending: _Pending) -> dict[str, Any]:
         try:
             reply = await asyncio.wait_for(pending.future, self._timeout)
-        except RequestError as exc:  # e.g. the group is gone: stop resuming it
-            self._state.forget(frame["room"])
+        except RequestError as exc:
+            if exc.code not in GONE:
+                raise
+            self._state.forget(frame["room"])  # the group is gone, or closed to us
             return {"error": exc.code}
         info: dict[str, Any] = {k: reply[k] for k in ("seq", "replayed", "gap") if k in reply}
         since, latest = frame.get("since"), reply.get("seq")

@@ -58,6 +58,23 @@ async def test_unreachable_hub_raises_connection_closed() -> None:
         await client.connect()
 
 
+async def test_urls_connect_skips_a_dead_node_and_reconnects_to_the_next(
+        hub_factory: Callable[..., Any]) -> None:
+    """Two memory hubs with one secret stand in for two nodes of one hub."""
+    n1: HubServer = await hub_factory(node="n1")
+    n2: HubServer = await hub_factory(node="n2")
+    dead = "ws://127.0.0.1:9/ws"
+    client = Client(dead, n1.token(), urls=[n1.url, n2.url], backoff=(0.02, 0.2),
+                    request_timeout=2)
+    async with client:
+        assert client.url == n1.url and client.welcome["server"]["node"] == "n1"
+        kill(client)
+        async with asyncio.timeout(5):
+            while (await client.next_event())["t"] != "reconnected":
+                pass
+        assert client.url == n2.url and client.welcome["server"]["node"] == "n2"
+
+
 # -- requests ---------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["json", "msgpack"])
 async def test_join_send_ack_msg(connect: Callable[..., Any], fmt: str) -> None:

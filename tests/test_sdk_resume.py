@@ -113,6 +113,37 @@ async def test_reconnect_disabled_ends_on_loss(connect: Callable[..., Any]) -> N
     assert alice.closed is not None and alice.closed.code == 1006
 
 
+async def test_a_rejoin_refused_as_unavailable_is_retried_not_forgotten(
+    hub: HubServer, connect: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reconnect storm can find the store busy: the room must be resumed later, not dropped."""
+    alice = await connect()
+    bob = await connect("bob")
+    await alice.join("group:u", create=True)
+    await bob.join("group:u")
+    engine, refusals = hub.hub.engine, [1, 1]
+    read_after = engine.read_after
+
+    async def busy_store(room: str, after: int, limit: int) -> Any:
+        if refusals:
+            refusals.pop()
+            raise ConnectionError("store busy")  # the hub answers unavailable
+        return await read_after(room, after, limit)
+
+    monkeypatch.setattr(engine, "read_after", busy_store)
+    kill(alice)
+    await bob.send("group:u", "while alice was away")
+    seen: dict[str, Any] = {}
+    async with asyncio.timeout(5):
+        while len(seen) < 2:
+            event = await alice.next_event()
+            if event["t"] in ("msg", "reconnected"):
+                seen[event["t"]] = event
+    assert seen["msg"]["text"] == "while alice was away" and not refusals
+    assert "error" not in seen["reconnected"]["rooms"]["group:u"]
+    assert alice.reconnects == 1  # two refused resumes, then one that went through
+
+
 async def test_persona_inbox_is_resumed_without_loss(connect: Callable[..., Any]) -> None:
     sam = await connect("samantha", role="persona")
     alice = await connect()

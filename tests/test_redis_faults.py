@@ -1,0 +1,133 @@
+"""Faults under traffic, with real `os1 serve` processes and a real Redis: a node killed
+with SIGKILL, Redis killed and restarted from its AOF, Redis paused longer than every
+timeout, a node paused. Each run ends with zero lost and zero duplicated acked messages,
+checked by seq and cid (nodes_util.verify), on every client that stayed in the room."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+from nodes_util import ROOM, Cluster, Ledger, Node, Seen, cluster, read_log, verify
+
+from clients.sdk import Client
+
+__all__ = ["cluster"]  # a fixture, used by name
+
+REDIS_PAUSE = 3.0  # > the engine's 2 s command timeout and its 2 x 1 s Pub/Sub ping bound
+NODE_PAUSE = 2.0  # < the clients' 5 s request timeout and the 5 s node liveness TTL
+
+
+async def room_of(cluster: Cluster, specs: list[tuple[str, Node, list[Node]]]
+                  ) -> tuple[list[Client], list[Seen]]:
+    """Clients (name, node, fail-over nodes) joined to ROOM before any traffic."""
+    clients = [await cluster.client(name, node, *others) for name, node, others in specs]
+    for client in clients:
+        await client.join(ROOM, since=0, create=True)
+    return clients, [Seen(c, ROOM) for c in clients]
+
+
+async def test_kill_9_a_node_while_its_clients_send(cluster: Cluster, redis_url: str) -> None:
+    fast = {"rate_limit": "5000", "rate_burst": "5000"}  # senders on a never pause: one
+    a, b = await asyncio.gather(cluster.start("a", redis_url, **fast),  # send is always in
+                                cluster.start("b", redis_url, **fast))  # flight at the kill
+    clients, seen = await room_of(cluster, [("a0", a, [b]), ("a1", a, [b]), ("b0", b, [a]),
+                                            ("reader", b, [])])
+    ledger = Ledger(ROOM)
+    traffic = asyncio.gather(ledger.send_all(clients[0], "a0", 150, pause=0),
+                             ledger.send_all(clients[1], "a1", 150, pause=0),
+                             ledger.send_all(clients[2], "b0", 60))
+    await ledger.reach(60)
+    await a.kill()
+    await traffic
+    for moved in seen[:2]:  # resumed on b with since: their seen msgs are checked below
+        assert moved.reconnects and moved.client.url == b.url
+    await verify(ledger, await read_log(await cluster.client("auditor", b)), seen)
+
+
+async def test_redis_killed_and_restarted_from_its_aof(cluster: Cluster,
+                                                       redis_factory: Callable[..., Any]) -> None:
+    redis = redis_factory(appendonly=True)  # appendfsync always: an ack is on disk
+    a, b = await asyncio.gather(cluster.start("a", redis.url), cluster.start("b", redis.url))
+    clients, seen = await room_of(cluster, [("a0", a, [b]), ("b0", b, [a]), ("reader", b, [])])
+    ledger = Ledger(ROOM)
+    traffic = asyncio.gather(ledger.send_all(clients[0], "a0", 80),
+                             ledger.send_all(clients[1], "b0", 80))
+    await ledger.reach(20)
+    await asyncio.to_thread(redis.kill)  # SIGKILL: no shutdown, only what the AOF holds
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(redis.start)
+    await traffic
+    assert ledger.retries["unavailable"] > 0, "the outage was not felt"
+    await verify(ledger, await read_log(await cluster.client("auditor", a)), seen)
+    assert not any(r.get("reset") for s in seen for e in s.reconnects
+                   for r in e["rooms"].values()), "the store's epoch changed"
+
+
+async def test_redis_paused_longer_than_every_timeout(cluster: Cluster,
+                                                      redis_factory: Callable[..., Any]) -> None:
+    redis = redis_factory()
+    a, b = await asyncio.gather(cluster.start("a", redis.url), cluster.start("b", redis.url))
+    clients, seen = await room_of(cluster, [("a0", a, [b]), ("b0", b, [a]), ("reader", b, [])])
+    ledger = Ledger(ROOM)
+    traffic = asyncio.gather(ledger.send_all(clients[0], "a0", 80),
+                             ledger.send_all(clients[1], "b0", 80))
+    await ledger.reach(20)
+    redis.pause()
+    try:
+        await asyncio.sleep(REDIS_PAUSE - 1.5)
+        async with aiohttp.ClientSession() as http, http.get(a.base + "/readyz") as resp:
+            assert resp.status == 503  # the publish->subscribe probe cannot come back
+        await asyncio.sleep(1.5)
+    finally:
+        redis.resume()
+    await traffic
+    assert ledger.retries["unavailable"] + ledger.retries["timeout"] > 0, "the pause was not felt"
+    await verify(ledger, await read_log(await cluster.client("auditor", a)), seen)
+
+
+async def test_a_paused_node_stalls_only_its_own_clients(cluster: Cluster, redis_url: str) -> None:
+    a, b = await asyncio.gather(cluster.start("a", redis_url), cluster.start("b", redis_url))
+    clients, seen = await room_of(cluster, [("a0", a, [b]), ("b0", b, [a]), ("reader", b, [])])
+    ledger = Ledger(ROOM)
+    traffic = asyncio.gather(ledger.send_all(clients[0], "a0", 60),
+                             ledger.send_all(clients[1], "b0", 200))
+    await ledger.reach(20)
+    loop = asyncio.get_running_loop()
+    a.pause()
+    paused_at = loop.time()
+    try:
+        await asyncio.sleep(NODE_PAUSE)
+    finally:
+        a.resume()
+    resumed_at = loop.time()
+    await traffic
+
+    def acks_while_paused(who: str) -> int:
+        return sum(paused_at + 0.2 < t < resumed_at for cid, t in ledger.acked_at.items()
+                   if cid.startswith(who))
+
+    assert acks_while_paused("b0-") >= 20, "node b did not keep working"
+    assert acks_while_paused("a0-") == 0, "node a was not paused"
+    await verify(ledger, await read_log(await cluster.client("auditor", a)), seen)
+
+
+@pytest.mark.xfail(strict=True, reason="a dm room reached only through an inbox pattern is not tracked "
+                   "until it delivered once, so its first msg, published while the node's "
+                   "Pub/Sub reconnects, is not recovered (docs/scaling.md: inbox index)")
+async def test_a_new_dm_during_a_pubsub_reconnect_reaches_the_persona(
+        cluster: Cluster, redis_url: str) -> None:
+    a, b = await asyncio.gather(cluster.start("a", redis_url), cluster.start("b", redis_url))
+    sam = await cluster.client("samantha", a, role="persona")
+    bob = await cluster.client("bob", b)
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.client_kill_filter(_type="pubsub")  # every node's Pub/Sub connection drops
+    ack = await bob.send("dm:samantha", "the first message of a new conversation")
+    async with asyncio.timeout(3):
+        while (event := await sam.next_event())["t"] != "msg":
+            pass
+    assert (event["room"], event["seq"]) == (ack["room"], ack["seq"])
