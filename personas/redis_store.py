@@ -16,8 +16,7 @@ does), which the REST API answers with 503 and a worker logs as a failed answer.
 from __future__ import annotations
 
 import builtins
-import functools
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -25,13 +24,12 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, WatchError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from personas.evolution import JOURNAL_MAX, Character, JournalEntry
 from personas.memory import DEFAULT_CONSENT, Change, Consent, MemoryStore, PersonMemory, check_consent
 from server import keys
+from server.engine.redis import as_unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,15 +37,6 @@ SCRIPTS = Path(__file__).parent
 UPDATE_ATTEMPTS = 16  # WATCH conflicts on one person's memory in a row before giving up
 
 
-def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    @functools.wraps(fn)
-    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, ReadOnlyError) as err:
-            raise ConnectionError(f"redis: {err}") from err
-
-    return call
 
 
 def _memory(raw: bytes | str | None) -> PersonMemory | None:
@@ -86,17 +75,17 @@ class RedisStore(MemoryStore):
                          keys.persona_memory(persona, "")]}
 
     # -- memory per (persona, person) ----------------------------------------------------------
-    @_unavailable
+    @as_unavailable
     async def get(self, persona: str, person: str) -> PersonMemory | None:
         raw = await self._get(keys=[keys.persona_memory(persona, person), keys.persona_people(persona)],
                               args=[person])
         return _memory(raw)
 
-    @_unavailable
+    @as_unavailable
     async def put(self, persona: str, memory: PersonMemory) -> None:
         await self._put(**self._put_args(persona, memory))
 
-    @_unavailable
+    @as_unavailable
     async def update(self, persona: str, person: str, change: Change) -> PersonMemory | None:
         key = keys.persona_memory(persona, person)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -117,7 +106,7 @@ class RedisStore(MemoryStore):
         raise ConnectionError(f"redis: the memory of {person!r} kept changing; "
                               f"gave up after {UPDATE_ATTEMPTS} attempts")
 
-    @_unavailable
+    @as_unavailable
     async def delete(self, persona: str, person: str) -> bool:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.persona_memory(persona, person))
@@ -125,13 +114,13 @@ class RedisStore(MemoryStore):
             deleted, _ = await pipe.execute()
         return bool(deleted)
 
-    @_unavailable
+    @as_unavailable
     async def list(self, persona: str) -> builtins.list[str]:
         people = await self._redis.zrange(keys.persona_people(persona), 0, -1)
         return sorted(_text(p) for p in people)
 
     # -- consent per person ----------------------------------------------------------------------
-    @_unavailable
+    @as_unavailable
     async def consent(self, person: str) -> Consent:
         raw = await self._redis.hget(keys.CONSENT, person)
         try:
@@ -139,7 +128,7 @@ class RedisStore(MemoryStore):
         except ValueError:
             return DEFAULT_CONSENT  # written by something else: the safe default, not a crash
 
-    @_unavailable
+    @as_unavailable
     async def set_consent(self, person: str, value: str) -> Consent:
         consent = check_consent(value)
         if consent == DEFAULT_CONSENT:
@@ -149,7 +138,7 @@ class RedisStore(MemoryStore):
         return consent
 
     # -- character per persona ------------------------------------------------------------------
-    @_unavailable
+    @as_unavailable
     async def character(self, persona: str) -> Character:
         version, traits = await self._redis.hmget(keys.persona_traits(persona), ["v", "traits"])
         if version is None or traits is None:
@@ -157,7 +146,7 @@ class RedisStore(MemoryStore):
         values = {str(k): float(v) for k, v in orjson.loads(traits).items()}
         return Character(values, int(version))
 
-    @_unavailable
+    @as_unavailable
     async def evolve(self, persona: str, version: int, traits: Mapping[str, float],
                      entry: JournalEntry) -> bool:
         won = await self._evolve(
@@ -165,7 +154,7 @@ class RedisStore(MemoryStore):
             args=[version, orjson.dumps(dict(traits)), orjson.dumps(entry.to_dict()), self.journal_max])
         return bool(won)
 
-    @_unavailable
+    @as_unavailable
     async def journal(self, persona: str, limit: int = JOURNAL_MAX) -> builtins.list[JournalEntry]:
         if limit <= 0:
             return []

@@ -45,7 +45,7 @@ T = TypeVar("T")
 SCRIPTS = Path(__file__).parent
 
 
-def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+def as_unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Redis' connection and timeout errors become the builtin ConnectionError the hub
     turns into `unavailable` (redis-py's own classes do not derive from it)."""
 
@@ -132,17 +132,17 @@ class RedisEngine(Engine):
     async def ready(self) -> bool:
         return await self._fanout.probe()
 
-    @_unavailable
+    @as_unavailable
     async def subscribe(self, channel: str) -> None:
         await self._fanout.subscribe(channel)
 
-    @_unavailable
+    @as_unavailable
     async def unsubscribe(self, channel: str) -> None:
         await self._fanout.unsubscribe(channel)
 
     # ---- the log --------------------------------------------------------------------------
 
-    @_unavailable
+    @as_unavailable
     async def append(self, room: str, msg: Event, *, sender: str, cid: str | None) -> Appended:
         body = msgpack.packb({**msg, "mid": uuid.uuid4().hex})
         room_keys = [keys.seq(room), keys.log(room)]
@@ -154,12 +154,12 @@ class RedisEngine(Engine):
             raise Conflict("this cid was already used in this room for a different text")
         return Appended(_decode(stored[0]), duplicate=status == b"dup")
 
-    @_unavailable
+    @as_unavailable
     async def read_after(self, room: str, after: int, limit: int) -> Page:
         return self._page(await self._read(keys=[keys.seq(room), keys.log(room)],
                                            args=["after", after, limit, self.history]))
 
-    @_unavailable
+    @as_unavailable
     async def read_before(self, room: str, before: int | None, limit: int) -> list[Event]:
         bound = "" if before is None else before
         reply = await self._read(keys=[keys.seq(room), keys.log(room)],
@@ -182,25 +182,25 @@ class RedisEngine(Engine):
 
     # ---- ephemeral events -----------------------------------------------------------------
 
-    @_unavailable
+    @as_unavailable
     async def publish(self, room: str, event: Event) -> None:
         await self._redis.publish(keys.channel(room), msgpack.packb(event))
 
-    @_unavailable
+    @as_unavailable
     async def notify(self, user: str, event: Event) -> None:
         await self._redis.publish(keys.user_channel(user), msgpack.packb(event))
 
     # ---- rooms and members ----------------------------------------------------------------
 
-    @_unavailable
+    @as_unavailable
     async def create_room(self, room: str) -> bool:
         return bool(await self._redis.sadd(keys.ROOMS, room))
 
-    @_unavailable
+    @as_unavailable
     async def room_exists(self, room: str) -> bool:
         return bool(await self._redis.sismember(keys.ROOMS, room))
 
-    @_unavailable
+    @as_unavailable
     async def rooms(self, kind: str, limit: int) -> list[str]:
         # SSCAN, not SMEMBERS: the set may be large; stop once `limit` matched.
         found: list[str] = []
@@ -210,43 +210,43 @@ class RedisEngine(Engine):
                 break
         return sorted(found)
 
-    @_unavailable
+    @as_unavailable
     async def add_member(self, room: str, user: str) -> None:
         await self._redis.sadd(keys.members(room), user)
 
-    @_unavailable
+    @as_unavailable
     async def remove_member(self, room: str, user: str) -> None:
         await self._redis.srem(keys.members(room), user)
 
-    @_unavailable
+    @as_unavailable
     async def is_member(self, room: str, user: str) -> bool:
         return bool(await self._redis.sismember(keys.members(room), user))
 
-    @_unavailable
+    @as_unavailable
     async def members(self, room: str) -> list[str]:
         return sorted(text(m) for m in await self._redis.smembers(keys.members(room)))
 
     # ---- presence -------------------------------------------------------------------------
 
-    @_unavailable
+    @as_unavailable
     async def presence_add(self, room: str, user: str, node: str) -> bool:
         return await self._presence.add(room, user, node)
 
-    @_unavailable
+    @as_unavailable
     async def presence_remove(self, room: str, user: str, node: str) -> bool:
         return await self._presence.remove(room, user, node)
 
-    @_unavailable
+    @as_unavailable
     async def present(self, room: str) -> list[str]:
         return await self._presence.present(room)
 
     # ---- revocation -----------------------------------------------------------------------
 
-    @_unavailable
+    @as_unavailable
     async def revoke(self, user: str, upto: int) -> None:
         await self._redis.zadd(keys.REVOKED, {user: upto}, gt=True)
 
-    @_unavailable
+    @as_unavailable
     async def revoked_upto(self, user: str) -> int:
         score = await self._redis.zscore(keys.REVOKED, user)
         return 0 if score is None else int(score)
