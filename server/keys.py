@@ -24,7 +24,6 @@ newline are safe separators; glob characters are escaped in patterns all the sam
     os1:traits:{<persona>}        hash: v -> version, traits -> JSON of the evolved trait values
     os1:journal:{<persona>}       list: JSON trait journal entries, newest first (trimmed)
     os1:consent                   hash: user -> none|full (topics, the default, is not stored)
-    os1:work:{<persona>}:...      persona worker positions and leases (reserved: personas/)
 
     os1:ch:{<room>}               channel: a room's live events (msgs and ephemeral ones)
     os1:ch:{user:<id>}            channel: events addressed to one user (engine.notify)
@@ -105,18 +104,6 @@ def persona_traits(persona: str) -> str:
 def persona_journal(persona: str) -> str:
     return f"{PREFIX}journal:{{{persona}}}"
 
-
-def worker_positions(persona: str) -> str:
-    """Reserved for personas/worker: conversation -> last seq answered, per persona."""
-    return f"{PREFIX}work:{{{persona}}}:positions"
-
-
-def worker_leases(persona: str) -> str:
-    """Reserved for personas/worker: conversation -> owning worker, with expiry."""
-    return f"{PREFIX}work:{{{persona}}}:leases"
-
-
-# ---- Pub/Sub ----------------------------------------------------------------------------
 
 def channel(room: str) -> str:
     """The channel of a room, or of `user:<id>` for events addressed to one user."""
