@@ -10,6 +10,9 @@ jittered backoff, says hello, rejoins rooms with ``since`` and re-sends the requ
 are safe to repeat (``send`` keeps its ``cid``, which the hub dedupes). Given the URLs of
 several nodes of one hub (``urls``: nodes sharing Redis), each reconnection attempt goes to
 the next one in turn, so a client leaves a dead or draining node at its first retry.
+The token may be a function (sync or async) instead of a string: it is called for every
+connection, so a long-lived client (a persona worker) presents a fresh short-lived token
+each time it reconnects instead of one minted to last a year.
 
 The typed request helpers live in :mod:`clients.sdk`.
 """
@@ -47,7 +50,9 @@ from clients.wire import (
     is_reconnectable,
 )
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "TokenSource"]
+
+TokenSource = str | Callable[[], str | Awaitable[str]]
 
 log = logging.getLogger("os1.client")
 
@@ -75,7 +80,7 @@ class Connection:
     def __init__(
         self,
         url: str,
-        token: str,
+        token: TokenSource,
         *,
         fmt: Format = "json",
         reconnect: bool = True,
@@ -267,7 +272,7 @@ class Connection:
     async def _open(self, url: str) -> tuple[ClientConnection, Frame]:
         self.url = url
         ws, welcome = await open_session(
-            url, self._token, self._codec, self._header_auth, self._timeout
+            url, await self._fresh_token(), self._codec, self._header_auth, self._timeout
         )
         self._ws, self._gen = ws, self._gen + 1
         self.welcome = welcome
@@ -276,6 +281,19 @@ class Connection:
         me = welcome.get("me")
         self.me = me if isinstance(me, dict) else None
         return ws, welcome
+
+    async def _fresh_token(self) -> str:
+        if isinstance(self._token, str):
+            return self._token
+        try:
+            token = self._token()
+            if not isinstance(token, str):
+                token = await token
+        except Exception as exc:  # e.g. an auth service that is down: retried like the hub
+            raise ConnectionError(f"the token source failed: {exc!r}") from exc
+        if not isinstance(token, str) or not token:
+            raise OS1Error(f"the token source returned {type(token).__name__}, not a token string")
+        return token
 
     async def _run(self, ws: ClientConnection) -> None:
         """Supervisor: serve a connection, then reconnect while that is allowed."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import re
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
@@ -244,6 +245,28 @@ class MemoryStore(ABC):
     async def journal(self, persona: str, limit: int = JOURNAL_MAX) -> builtins.list[JournalEntry]:
         """The last ``limit`` journal entries, newest first."""
 
+    @abstractmethod
+    async def roster(self, persona: str, worker: str, lease: float, conversations: int = 0) -> dict[str, int]:
+        """Renew ``worker``'s lease among ``persona``'s workers for ``lease`` seconds (0: leave
+        now), with the number of conversations it holds; return every live worker's count.
+        A worker missing its renewals drops out once its lease runs out (personas.leases)."""
+
+    async def workers(self, persona: str) -> dict[str, int]:
+        """The live workers of ``persona`` (on every node) with their conversation counts."""
+        return await self.roster(persona, "", 0)  # leaving as nobody: a read
+
+    shared = False  # True when other processes (hub nodes) use the same store: Redis
+
+    @abstractmethod
+    async def collective_take(self, turn: str, limit: int, window: float) -> tuple[int, float]:
+        """The collective's budget: count ``turn`` (a unique id) in the sliding window of the
+        last ``window`` seconds unless ``limit`` turns are counted there already. Returns the
+        turns counted before it and 0.0, or when refused, the seconds until a place frees."""
+
+    @abstractmethod
+    async def collective_give_back(self, turn: str) -> None:
+        """Uncount a turn that was taken but not said."""
+
     async def close(self) -> None:
         return None
 
@@ -279,6 +302,9 @@ class InMemoryStore(MemoryStore):
         self._characters: dict[str, Character] = {}
         self._journals: dict[str, deque[JournalEntry]] = {}
         self._journal_max = journal
+        self._leases: dict[str, dict[str, tuple[float, int]]] = {}  # persona -> worker -> (deadline, load)
+        self.clock = time.monotonic
+        self._collective: deque[tuple[float, str]] = deque()  # (time, turn), oldest first
 
     async def get(self, persona: str, person: str) -> PersonMemory | None:
         data = self._data.get((persona, person))
@@ -339,6 +365,34 @@ class InMemoryStore(MemoryStore):
 
     async def journal(self, persona: str, limit: int = JOURNAL_MAX) -> builtins.list[JournalEntry]:
         return list(self._journals.get(persona, ()))[:max(0, limit)]
+
+    async def roster(self, persona: str, worker: str, lease: float, conversations: int = 0) -> dict[str, int]:
+        now = self.clock()
+        workers = self._leases.setdefault(persona, {})
+        if lease > 0:
+            workers[worker] = (now + lease, conversations)
+        else:
+            workers.pop(worker, None)
+        for w in [w for w, (deadline, _) in workers.items() if deadline <= now]:
+            del workers[w]
+        if not workers:
+            del self._leases[persona]
+        return {w: load for w, (_, load) in workers.items()}
+
+    async def collective_take(self, turn: str, limit: int, window: float) -> tuple[int, float]:
+        now = self.clock()
+        while self._collective and self._collective[0][0] <= now - window:
+            self._collective.popleft()
+        used = len(self._collective)
+        if limit < 1:
+            return used, window
+        if used >= limit:  # the turn whose leaving frees a place for this one
+            return used, self._collective[used - limit][0] + window - now
+        self._collective.append((now, turn))
+        return used, 0.0
+
+    async def collective_give_back(self, turn: str) -> None:
+        self._collective = deque(item for item in self._collective if item[1] != turn)
 
     def __len__(self) -> int:
         return len(self._data)

@@ -51,6 +51,8 @@ class RedisStore(MemoryStore):
     """``max_people`` is per persona (the in-memory store counts all); ``timeout`` bounds
     every command; the pool holds up to ``pool_size`` connections."""
 
+    shared = True
+
     def __init__(self, url: str, *, max_people: int = 100_000, journal: int = JOURNAL_MAX,
                  timeout: float = 2.0, pool_size: int = 32) -> None:
         if max_people < 1 or journal < 1:
@@ -64,6 +66,8 @@ class RedisStore(MemoryStore):
         self._get = self._redis.register_script((SCRIPTS / "memory_get.lua").read_text())
         self._put = self._redis.register_script((SCRIPTS / "memory_put.lua").read_text())
         self._evolve = self._redis.register_script((SCRIPTS / "evolve.lua").read_text())
+        self._collective = self._redis.register_script((SCRIPTS / "collective_budget.lua").read_text())
+        self._roster = self._redis.register_script((SCRIPTS / "roster.lua").read_text())
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -160,3 +164,21 @@ class RedisStore(MemoryStore):
             return []
         raw = await self._redis.lrange(keys.persona_journal(persona), 0, limit - 1)
         return [JournalEntry.from_dict(orjson.loads(item)) for item in raw]
+
+    # -- the live workers of a persona ---------------------------------------------------------
+    @as_unavailable
+    async def roster(self, persona: str, worker: str, lease: float, conversations: int = 0) -> dict[str, int]:
+        flat = await self._roster(keys=[keys.persona_workers(persona), keys.persona_load(persona)],
+                                  args=[worker, max(0, round(lease * 1000)), conversations])
+        return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    # -- the collective's budget, shared by every node -----------------------------------------
+    @as_unavailable
+    async def collective_take(self, turn: str, limit: int, window: float) -> tuple[int, float]:
+        used, wait = await self._collective(keys=[keys.COLLECTIVE_BUDGET],
+                                            args=[turn, limit, max(1, round(window * 1000))])
+        return int(used), int(wait) / 1000
+
+    @as_unavailable
+    async def collective_give_back(self, turn: str) -> None:
+        await self._redis.zrem(keys.COLLECTIVE_BUDGET, turn)

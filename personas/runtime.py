@@ -8,6 +8,7 @@ as an outside agent would. `Runtime.stop()` cancels every task and waits for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +20,14 @@ from clients.wire import FATAL_CLOSE_CODES, backoff_delays
 from personas.card import Card
 from personas.catalog import builtin_cards
 from personas.collective import Backchannel, CollectiveConfig, Commons
+from personas.collective.meter import Meter
 from personas.memory import InMemoryStore, MemoryStore
 from personas.minds import make_mind
 from personas.worker import PersonaWorker, WorkerError
 
 log = structlog.get_logger("os1.persona")
 
-TOKEN_TTL = 365 * 86400.0  # embedded workers live as long as the hub; see the report on refresh
+TOKEN_TTL = 3600.0  # an embedded worker's token: minted afresh for every connection
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Runtime:
         """id, name, online, conversations now, mind — what `GET /api/personas` will list."""
         return [{"id": w.card.id, "name": w.card.name, "online": w.ready.is_set(),
                  "conversations": w.conversations_now(), "mind": w.mind.name,
+                 "workers": len(w.roster.loads),
                  "mind_stats": w.mind.stats, **w.stats,
                  **({"collective": w.collective.status()} if w.collective is not None else {})}
                 for w in self.workers.values()]
@@ -63,17 +66,20 @@ class Runtime:
 async def start_embedded(ws_url: str, secret: str, cards: Iterable[Card] | None = None, *,
                          store: MemoryStore | None = None, seed: int = 0, chunk_delay: float = 0.0,
                          ready_timeout: float = 10.0, collective: CollectiveConfig | None = None,
-                         **worker_options: Any) -> Runtime:
+                         meter: Meter | None = None, **worker_options: Any) -> Runtime:
     """Run every card (default: the built-in ones) as a persona of the hub at ``ws_url``.
-    ``collective``: how they talk among themselves; None (the default here) keeps them out."""
+    ``collective``: how they talk among themselves; None (the default here) keeps them out.
+    ``meter``: counts the collective's turns and guards (``os1 serve``: the hub's /metrics)."""
     from server.auth import mint  # the hub's own minting: embedded personas share its secret
 
     store = store if store is not None else InMemoryStore()
     cards = list(builtin_cards() if cards is None else cards)
-    commons = Commons(collective, cards) if collective is not None and collective.enabled else None
+    commons: Commons | None = None
+    if collective is not None and collective.enabled:
+        commons = Commons(collective, cards, meter=meter)
     workers = {}
     for card in cards:
-        token = mint(secret, sub=card.id, role="persona", name=card.name, ttl=TOKEN_TTL)
+        token = functools.partial(mint, secret, sub=card.id, role="persona", name=card.name, ttl=TOKEN_TTL)
         mind = make_mind(card, seed=seed, chunk_delay=chunk_delay)
         backchannel = Backchannel(card, commons, store, mind=mind) if commons is not None else None
         workers[card.id] = PersonaWorker(card, ws_url, token, store=store, mind=mind,

@@ -9,6 +9,12 @@ is derived from (room, seq answered): a retry after a reconnect or a restart is 
 the hub instead of posted twice. The last answered seq of each conversation is kept in the
 memory store, and on start the worker rejoins every known conversation from there.
 
+Several workers of one persona (on one node or many) share its conversations: each renews a
+lease in the store every ``beat`` seconds and answers only the rooms the roster gives it
+(personas.leases). When a worker leaves or its lease runs out, the survivors take over its
+rooms from the last seq answered, so pending messages are answered — and a reply raced by
+two workers is still posted once, by its cid.
+
 Group rooms: invited, the persona joins (and rejoins after a start: the room's cursor is kept
 in the store under the room id). There it answers only what addresses it — its name or id
 as a word, or a reply to one of its messages — with the asker's memory; a group is one
@@ -23,17 +29,20 @@ import functools
 import hashlib
 import re
 import time
+import uuid
 from collections import OrderedDict
 from typing import Any
 
 import structlog
 
+from clients.connection import TokenSource
 from clients.sdk import Client, ConnectionClosedError, RequestError, RequestTimeoutError
 from personas.card import Card
 from personas.collective.backchannel import Backchannel
 from personas.conversation import MINE, Conversation, Pending
 from personas.evolution import signals_of
 from personas.evolver import Evolver
+from personas.leases import COLLECTIVE, Roster
 from personas.memory import Fact, MemoryStore, PersonMemory
 from personas.minds.base import Message, Mind, MindInput, Turn
 from personas.minds.prompt import CUT_OFF, trouble_line
@@ -46,6 +55,7 @@ FALLBACK = "Sorry — I lost my train of thought for a second. Could you say tha
 SEND_ATTEMPTS = 4
 CATCH_UP_PARALLEL = 32  # joins in flight while catching up after a start
 STATUS_EVERY = 1.0  # seconds between checks whether the head count reported to the hub changed
+LEASE_CALL = 2.0  # seconds a lease renewal (or the goodbye) may take before it counts as failed
 GROUP = "group:"
 
 
@@ -84,13 +94,21 @@ def mention_pattern(card: Card) -> re.Pattern[str]:
 
 
 class PersonaWorker:
-    def __init__(self, card: Card, url: str, token: str, *, mind: Mind, store: MemoryStore,
+    def __init__(self, card: Card, url: str, token: TokenSource, *, mind: Mind, store: MemoryStore,
                  max_thinking: int = 64, queue_limit: int = 16, active_window: float = 900.0,
                  max_conversations: int = 100_000, mind_timeout: float = 20.0,
                  evolve_every: float = 5.0, client_options: dict[str, Any] | None = None,
-                 collective: Backchannel | None = None) -> None:
+                 collective: Backchannel | None = None, worker_id: str | None = None,
+                 lease: float = 5.0, beat: float = 1.0) -> None:
+        if not 0 < beat < lease:
+            raise ValueError(f"the lease ({lease:g} s) must outlast the beat that renews it ({beat:g} s)")
         self.card, self.url, self.token = card, url, token
+        self.worker_id = worker_id or f"{card.id}-{uuid.uuid4().hex[:12]}"
+        self.lease, self.beat = lease, beat
+        self.roster = Roster(self.worker_id)  # owns nothing until the first renewal
         self.collective = collective  # None: this persona stays out of the collective
+        self._leading = False  # this worker speaks for the persona in the collective now
+        self._collective_tasks: set[asyncio.Task[None]] = set()
         self.mind, self.store = mind, store
         self.queue_limit, self.active_window = queue_limit, active_window
         self.max_conversations, self.mind_timeout = max_conversations, mind_timeout
@@ -123,13 +141,15 @@ class PersonaWorker:
             self._check_identity(client)
             self._pacer = Pacer.from_welcome(client.welcome)
             await self.evolver.load()
+            await self._renew()
             self.ready.set()
-            self._log.info("persona_online", mind=self.mind.name)
+            self._log.info("persona_online", mind=self.mind.name, worker=self.worker_id,
+                           workers=len(self.roster.loads))
             self._spawn(self._catch_up())
+            self._spawn(self._keep_lease())
             self._spawn(self._report_status())
             self._spawn(self.evolver.run())
-            if self.collective is not None:
-                self.collective.start(client, self._pacer, self._spawn)
+            self._lead_collective()
             for conv in list(self.conversations.values()):
                 self._kick(conv)  # after a restart of this worker: what was interrupted
             async for event in client:
@@ -137,10 +157,15 @@ class PersonaWorker:
             raise client.closed or ConnectionClosedError(None, "ended")
         finally:
             self.ready.clear()
+            self._leading = False
             await self._stop_tasks()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self.evolver.flush()  # the last batch of signals survives a restart
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                async with asyncio.timeout(LEASE_CALL):  # the others take over now, not in a lease
+                    await self.store.roster(self.card.id, self.worker_id, 0)
+            self.roster = Roster(self.worker_id)
             self._client = None
             await client.close()
 
@@ -166,7 +191,7 @@ class PersonaWorker:
 
     # -- what the worker knows --------------------------------------------------------------
     def conversations_now(self) -> int:
-        """People who wrote within the active window: the honest answer to "how many?".
+        """People who wrote to this worker within the active window.
 
         Exact and amortised O(1) — every answer asks, so a walk over thousands of
         conversations each time would make answering quadratic.
@@ -175,6 +200,11 @@ class PersonaWorker:
         while self._active and next(iter(self._active.values())) < since:
             self._active.popitem(last=False)
         return len(self._active)
+
+    def head_count(self) -> int:
+        """The honest answer to "how many people are you talking with?": this worker's
+        conversations and those the persona's other workers reported at their last beat."""
+        return self.conversations_now() + self.roster.others_load()
 
     def _conversation(self, room: str) -> Conversation:
         conv = self.conversations.get(room)
@@ -197,7 +227,7 @@ class PersonaWorker:
 
     # -- reading the hub ----------------------------------------------------------------------
     def _on_event(self, event: dict[str, Any]) -> None:
-        if self.collective is not None:
+        if self._leading and self.collective is not None:
             self.collective.on_event(event)  # collective rooms and invitations; ignores the rest
         kind = event.get("t")
         if kind == "msg":
@@ -217,11 +247,12 @@ class PersonaWorker:
             return  # collective rooms went to self.collective above
         conv = self._conversation(room)
         own = sender.get("id") == self.card.id
+        mine = self.roster.owns(room)  # another worker's room: only noted as seen
         text = str(event.get("text", ""))
-        check, skip = 0, own
+        check, skip = 0, own or not mine
         if group and own:
             conv.mine_add(seq)
-        elif group:
+        elif group and mine:
             addressed, check = self._addressed(conv, text, event.get("reply_to"), sender)
             skip = not (addressed or check)
         person = str(sender.get("id", "")) if group else conv.person
@@ -295,23 +326,80 @@ class PersonaWorker:
                     pass  # retried on the next round, on the resumed connection
             await asyncio.sleep(STATUS_EVERY)
 
-    async def _catch_up(self) -> None:
-        """Rejoin every conversation known to the store from the last seq answered."""
+    # -- sharing the persona's conversations with its other workers ------------------------------
+    async def _renew(self) -> Roster:
+        """Renew this worker's lease; the roster it returns says which rooms are ours."""
+        before = self.roster
+        async with asyncio.timeout(LEASE_CALL):
+            loads = await self.store.roster(self.card.id, self.worker_id, self.lease,
+                                            self.conversations_now())
+        self.roster = Roster(self.worker_id, loads)
+        return before
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.beat)
+            try:
+                before = await self._renew()
+            except (ConnectionError, TimeoutError) as exc:
+                # Past our lease the others take our rooms; we keep answering meanwhile (a
+                # reply both post is deduped by its cid) rather than leave people waiting.
+                self._log.warning("lease_renewal_failed", error=str(exc))
+                continue
+            if before.workers != self.roster.workers:
+                self._log.info("workers_changed", workers=len(self.roster.loads))
+                for conv in self.conversations.values():
+                    if conv.queue and not self.roster.owns(conv.room):
+                        conv.queue.clear()  # its new owner answers it from the stored cursor
+                self._spawn(self._catch_up(before))
+                self._lead_collective()
+
+    def _lead_collective(self) -> None:
+        """One worker of a persona speaks for it in the collective: the one the roster gives
+        the collective to. Start or stop this worker's part there as the roster changes."""
+        if self.collective is None or self._client is None:
+            return
+        leads = self.roster.owns(COLLECTIVE)
+        if leads and not self._leading:
+            self.collective.start(self._client, self._pacer, self._spawn_collective)
+        elif not leads and self._leading:
+            for task in list(self._collective_tasks):
+                task.cancel()
+        self._leading = leads
+
+    def _spawn_collective(self, coro: Any) -> asyncio.Task[None]:
+        task = self._spawn(coro)
+        self._collective_tasks.add(task)
+        task.add_done_callback(self._collective_tasks.discard)
+        return task
+
+    async def _catch_up(self, before: Roster | None = None) -> None:
+        """Rejoin, from the last seq answered, the conversations this worker holds: all known
+        to the store on start (``before`` None), or those it just gained from ``before``."""
         people = await self.store.list(self.card.id)
+        rooms = {p if p.startswith(GROUP) else self._prefix + p for p in people}
+        if before is not None:  # and those seen live: a first message may have no memory yet
+            rooms = set(self.roster.gained(before, rooms | set(self.conversations)))
         limit = asyncio.Semaphore(CATCH_UP_PARALLEL)
 
-        async def one(person: str) -> None:
-            if person.startswith(GROUP):
-                self._join_group(person)  # a group room's cursor: rejoin it
+        async def one(room: str) -> None:
+            group = room.startswith(GROUP)
+            if group and before is None:
+                self._join_group(room)  # a group room's cursor: rejoin it (every worker joins)
+                return
+            if not self.roster.owns(room):
                 return
             async with limit:
-                memory = await self.store.get(self.card.id, person)
-                if memory is not None:
-                    await self._rejoin(self._prefix + person, memory.last_answered)
+                stored = await self.store.get(self.card.id, room if group else room[len(self._prefix):])
+                cursor = stored.last_answered if stored is not None else 0
+                conv = self.conversations.get(room)
+                if before is not None and conv is not None and conv.seen <= cursor:
+                    return  # its last owner answered everything we saw arrive
+                await self._rejoin(room, cursor)
 
-        await asyncio.gather(*(one(p) for p in people))
-        if people:
-            self._log.info("caught_up", conversations=len(people))
+        await asyncio.gather(*(one(r) for r in rooms))
+        if rooms:
+            self._log.info("caught_up", conversations=len(rooms), took_over=before is not None)
 
     async def _rejoin(self, room: str, since: int) -> None:
         client = self._client_or_raise()
@@ -333,6 +421,9 @@ class PersonaWorker:
     async def _drain(self, conv: Conversation) -> None:
         try:
             while (item := conv.next()) is not None:
+                if not self.roster.owns(conv.room):
+                    conv.queue.clear()  # moved to another worker, which answers from the cursor
+                    break
                 try:
                     await self._answer(conv, item)
                 except (ConnectionClosedError, asyncio.CancelledError):
@@ -365,12 +456,12 @@ class PersonaWorker:
         if not self._busy() and self._pacer.try_take():
             await self._client_or_raise().typing(conv.room)
         consulted = None
-        if self.collective is not None:  # bounded wait: the collective may know what we don't
+        if self._leading and self.collective is not None:  # bounded wait: others may know
             consulted = await self.collective.consult(person, memory, reading, item.text)
             reading = consulted.reading if consulted is not None else reading
         inp = MindInput(self.card, memory, tuple(conv.turns),
                         Message(item.text, item.seq, item.mid, person, conv.room),
-                        reading, learned, forgotten, self.conversations_now(), traits=self.evolver.traits)
+                        reading, learned, forgotten, self.head_count(), traits=self.evolver.traits)
         text = await self._think(inp, stream, lead=consulted.line if consulted is not None else "")
         ack = await self._post(conv.room, text, stream, item.seq)
         # Re-read, not put: a forget through REST while the mind thought must stay forgotten.

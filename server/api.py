@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -65,11 +66,12 @@ async def personas(request: web.Request) -> web.Response:
         listed[pid] = {**listed.get(pid, {}), **entry,
                        "mind": entry["mind"] or listed.get(pid, {}).get("mind")}
     store = request.app[MEMORY]
-    if store is not None:  # the newest trait change of each, for the dashboard
+    if store is not None:  # the newest trait change of each, and workers on every node
         try:
             for pid, entry in listed.items():
                 latest = await store.journal(pid, 1)
                 entry["last_change"] = latest[0].to_dict() if latest else None
+                _add_workers(entry, await store.workers(pid))
         except ConnectionError:
             pass  # the list stays useful without it
     return web.json_response({"personas": sorted(listed.values(), key=lambda p: p["id"])})
@@ -100,9 +102,19 @@ async def persona(request: web.Request) -> web.Response:
                             "conversations": 0}
     if online is not None:
         body.update({**online, "mind": online["mind"] or body.get("mind")})
+    if store is not None:
+        with contextlib.suppress(ConnectionError):
+            _add_workers(body, await store.workers(pid))
     body["traits"] = traits_view((card or {}).get("traits", {}), stored)
     body["journal"] = journal
     return web.json_response(body)
+
+
+def _add_workers(entry: dict[str, Any], loads: dict[str, int]) -> None:
+    """Workers of the persona's roster in the store: on every node sharing it (Redis). The
+    hub's own count wins when it sees more (outside workers may keep another store)."""
+    if len(loads) > entry.get("workers", 0):
+        entry.update(online=True, workers=len(loads), conversations=sum(loads.values()))
 
 
 JOURNAL_SHOWN = 20

@@ -109,6 +109,13 @@ class Settings:
     persona_rate_burst: int = setting(
         4000, "OS1_PERSONA_RATE_BURST", _pos_int, "token bucket size per persona connection"
     )
+    persona_lease: float = setting(
+        5.0,
+        "OS1_PERSONA_LEASE",
+        _pos_float,
+        "seconds a persona worker keeps its conversations without a heartbeat (renewed every "
+        "fifth of it); then the persona's other workers take them over",
+    )
     personas: str = setting(
         "builtin",
         "OS1_PERSONAS",

@@ -2,7 +2,9 @@
 
 Everything lives under PREFIX. A room's keys and its channel carry the hash tag `{<room>}`,
 so on Redis Cluster they share one slot: the append script may touch all of them, and
-sharded Pub/Sub (SPUBLISH) lands on the shard that stores the room.
+sharded Pub/Sub (SPUBLISH) lands on the shard that stores the room. The one exception is a
+dm's append, which also writes both sides' inbox logs (`{user:<id>}`): one Redis today;
+docs/scaling.md says how it splits on Cluster.
 
 Ids inside keys come validated by server.rooms (letters, digits, `_ . @ -`), so `:` and
 newline are safe separators; glob characters are escaped in patterns all the same.
@@ -24,6 +26,11 @@ newline are safe separators; glob characters are escaped in patterns all the sam
     os1:traits:{<persona>}        hash: v -> version, traits -> JSON of the evolved trait values
     os1:journal:{<persona>}       list: JSON trait journal entries, newest first (trimmed)
     os1:consent                   hash: user -> none|full (topics, the default, is not stored)
+    os1:inbox:{user:<id>}         stream, MAXLEN ~ / PX: (room, seq) of each dm msg of <id>, ids on the
+                                  Redis clock (append.lua; how a node recovers dm rooms it never saw)
+    os1:collective:budget         zset: collective turn -> ms on the Redis clock (a sliding window, PX)
+    os1:workers:{<persona>}       zset: worker -> lease deadline, ms on the Redis clock (PX: one lease)
+    os1:load:{<persona>}          hash: worker -> conversations it holds now (PX: one lease)
 
     os1:ch:{<room>}               channel: a room's live events (msgs and ephemeral ones)
     os1:ch:{user:<id>}            channel: events addressed to one user (engine.notify)
@@ -46,6 +53,7 @@ ROOMS = PREFIX + "rooms"
 REVOKED = PREFIX + "revoked"
 NODES = PREFIX + "nodes"
 CONSENT = PREFIX + "consent"
+COLLECTIVE_BUDGET = PREFIX + "collective:budget"  # personas/collective_budget.lua
 
 _CHANNEL = PREFIX + "ch:"
 _GLOB = re.compile(r"([*?\[\]\\])")
@@ -88,6 +96,21 @@ def reap_lock(node: str) -> str:
     return f"{PREFIX}node:{{{node}}}:reap"
 
 
+def inbox(user: str) -> str:
+    """The inbox log of `user`: both sides of a dm share the slot of their user channel."""
+    return f"{PREFIX}inbox:{{user:{user}}}"
+
+
+def dm_sides(room: str) -> list[str]:
+    """The users whose inbox a room's msgs go to: persona and human of a dm (once when the
+    same id), nobody for other rooms."""
+    kind, _, rest = room.partition(":")
+    if kind != "dm":
+        return []
+    persona, _, human = rest.partition(":")
+    return [persona] if persona == human else [persona, human]
+
+
 def persona_memory(persona: str, user: str) -> str:
     """What `persona` learned of `user`; with user "" the prefix of them all (memory_put.lua)."""
     return f"{PREFIX}mem:{{{persona}}}:{user}"
@@ -103,6 +126,15 @@ def persona_traits(persona: str) -> str:
 
 def persona_journal(persona: str) -> str:
     return f"{PREFIX}journal:{{{persona}}}"
+
+
+def persona_workers(persona: str) -> str:
+    """The live workers of `persona` and their leases (personas/roster.lua)."""
+    return f"{PREFIX}workers:{{{persona}}}"
+
+
+def persona_load(persona: str) -> str:
+    return f"{PREFIX}load:{{{persona}}}"
 
 
 def channel(room: str) -> str:

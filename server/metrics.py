@@ -33,6 +33,24 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily("os1_rooms_local", "Rooms with local subscribers", value=self.m.rooms())
 
 
+class CollectiveCounters:
+    """The collective of the personas this node runs (``os1 serve``): turns said by kind, and
+    turns refused by guard. Handed to the personas as their meter (personas.collective.meter);
+    label values come from their fixed sets of kinds and guards."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.turns = Counter("os1_collective_turns", "Collective turns said by this node's personas, by kind",
+                             ["kind"], registry=registry)
+        self.guards = Counter("os1_collective_guard", "Collective turns refused by a guard, by guard",
+                              ["guard"], registry=registry)
+
+    def turn(self, kind: str) -> None:
+        self.turns.labels(kind).inc()
+
+    def guard(self, guard: str) -> None:
+        self.guards.labels(guard).inc()
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -55,6 +73,7 @@ class Metrics:
             buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5),
             registry=self.registry,
         )
+        self.collective = CollectiveCounters(self.registry)
         self.registry.register(_LiveCollector(self))
 
     def render(self) -> bytes:

@@ -110,7 +110,9 @@ async def run(settings: Settings, cards: Sequence[Card] = (), *,
 
             collective = CollectiveConfig() if settings.collective == "on" else None
             personas = await start_embedded(f"ws://{dial}:{port}/ws", settings.secret, cards,
-                                            store=store, collective=collective)
+                                            store=store, collective=collective,
+                                            meter=app[HUB].metrics.collective,
+                                            lease=settings.persona_lease, beat=settings.persona_lease / 5)
             log.info("personas_online", personas=[c.id for c in cards])
         if on_ready is not None:
             on_ready(base)

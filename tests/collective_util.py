@@ -15,8 +15,9 @@ from clients.sdk import Client
 from personas.card import Card, parse_card
 from personas.catalog import builtin_cards
 from personas.collective import Backchannel, CollectiveConfig, Commons, GuardConfig
+from personas.collective.meter import Meter
 from personas.collective.policy import Policy
-from personas.memory import InMemoryStore
+from personas.memory import InMemoryStore, MemoryStore
 from personas.minds import make_mind
 from personas.runtime import Runtime, run_workers
 from personas.worker import PersonaWorker
@@ -67,11 +68,20 @@ class Watcher:
                 self.rooms.add(event["room"])
                 self._arrived.set()
 
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """Every msg but guard notes (which are no turns)."""
+        return [m for m in self.msgs if not is_note(m)]
+
     def thread(self, thread: str) -> list[dict[str, Any]]:
-        return [m for m in self.msgs if (m.get("meta") or {}).get("thread") == thread]
+        """The thread's turns (its guard notes: `notes`)."""
+        return [m for m in self.turns if (m.get("meta") or {}).get("thread") == thread]
 
     def by(self, sender: str) -> list[dict[str, Any]]:
-        return [m for m in self.msgs if m["from"]["id"] == sender]
+        return [m for m in self.turns if m["from"]["id"] == sender]
+
+    def notes(self, thread: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.msgs if is_note(m) and thread in (None, m["meta"].get("thread"))]
 
     def kinds(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.msgs if (m.get("meta") or {}).get("kind") == kind]
@@ -106,6 +116,10 @@ class Watcher:
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+def is_note(msg: Mapping[str, Any]) -> bool:
+    return (msg.get("meta") or {}).get("kind") == "guard"
 
 
 def dump(msgs: Iterable[Mapping[str, Any]]) -> str:
@@ -148,11 +162,11 @@ async def collective(hub: HubServer) -> AsyncIterator[Callable[..., Any]]:
 
     async def start(cards: list[Card], conf: CollectiveConfig, *,
                     policies: Mapping[str, Policy] | None = None, minds: Mapping[str, object] | None = None,
-                    store: InMemoryStore | None = None) -> Runtime:
+                    store: MemoryStore | None = None, meter: Meter | None = None) -> Runtime:
         from server.auth import mint
 
         store = store if store is not None else InMemoryStore()  # an empty store is falsy
-        commons = Commons(conf, cards)
+        commons = Commons(conf, cards, meter=meter)
         workers = []
         for card in cards:
             token = mint(hub.settings.secret, sub=card.id, role="persona", name=card.name, ttl=3600)

@@ -15,6 +15,7 @@ from typing import Any
 from collective_util import Watcher, bot_card, builtin, collective, config, driver, watcher
 from conftest import HubServer
 from persona_util import eventually, people
+from schema_util import validator_for
 
 from clients.sdk import Client
 from personas.card import Card
@@ -43,8 +44,10 @@ async def test_personas_hold_a_collective_exchange_on_their_own(hub: HubServer, 
 
         await watcher.wait_for(lambda _: bool(watcher.kinds("close")))
         await watcher.quiet(gap=0.8)  # the collective falls silent by itself
-        personas = [m for m in watcher.msgs if m["from"]["role"] == "persona"]
+        personas = [m for m in watcher.turns if m["from"]["role"] == "persona"]
         kinds = Counter(m["meta"]["kind"] for m in personas)
+        for m in personas:  # every turn's meta as docs/protocol.schema.json describes it
+            validator_for("collective_meta").validate(m["meta"])
         assert kinds["greet"] == 4 and kinds["welcome"] >= 1
         ask, answer, close = (watcher.kinds(k)[0] for k in ("ask", "answer", "close"))
         assert ask["room"] == answer["room"] == close["room"] == "collective:gardening"

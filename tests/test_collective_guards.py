@@ -1,7 +1,8 @@
 """Each collective guard against personas built to break it, on a real hub.
 
 A hand-driven persona connection ("driver") opens threads; personas whose policy always
-answers try to talk forever. The guards, not the policies, must end it.
+answers try to talk forever. The guards, not the policies, must end it — and say so in the
+room with one guard note, which the observer sees and nobody answers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collective_util import (
     open_thread,
     watcher,
 )
+from schema_util import validator_for
 
 from clients.sdk import Client
 from personas.collective.policy import Incoming, Policy, Utterance, View
@@ -62,6 +64,15 @@ def msgs_of(watch: Watcher, thread: str, persona_ids: set[str]) -> list[dict[str
     return [m for m in watch.thread(thread) if m["from"]["id"] in persona_ids]
 
 
+def one_note(watch: Watcher, thread: str, guard: str) -> dict[str, Any]:
+    """The thread's single guard note, by one of the looping personas; its meta."""
+    [note] = watch.notes(thread)
+    assert note["from"]["id"] != "driver" and note["meta"]["guard"] == guard, note
+    assert note["cid"].startswith("g-") and note.get("reply_to") is None
+    validator_for("guard_note_meta").validate(note["meta"])  # as docs/protocol.schema.json says
+    return dict(note["meta"])
+
+
 async def test_two_thankers_are_stopped_by_the_echo_detector(collective: Start, driver: Client,
                                                              watcher: Watcher) -> None:
     cards = [bot_card("thanker-a", "Ada"), bot_card("thanker-b", "Bea")]
@@ -75,6 +86,9 @@ async def test_two_thankers_are_stopped_by_the_echo_detector(collective: Start, 
     status = runtime.collective_status()
     assert status is not None and status["refused"].get("echo", 0) >= 1
     assert status["threads_closed"].get("echo") == 1
+    meta = one_note(watcher, "t-thanks", "echo")
+    assert meta == {"kind": "guard", "guard": "echo", "thread": "t-thanks", "turns": 1 + len(said),
+                    "max_turns": 50}
 
 
 async def test_near_duplicates_with_content_are_an_echo_too(collective: Start, driver: Client,
@@ -88,6 +102,7 @@ async def test_near_duplicates_with_content_are_an_echo_too(collective: Start, d
     assert len(msgs_of(watcher, "t-agree", {"agree-a", "agree-b"})) <= 2
     status = runtime.collective_status()
     assert status is not None and status["threads_closed"].get("echo") == 1
+    assert one_note(watcher, "t-agree", "echo")["guard"] == "echo"
 
 
 async def test_a_loop_that_never_repeats_stops_at_max_turns(collective: Start, driver: Client,
@@ -103,6 +118,9 @@ async def test_a_loop_that_never_repeats_stops_at_max_turns(collective: Start, d
     assert sorted(m["meta"]["turn"] for m in thread[1:]) == [2, 3, 4, 5, 6]
     status = runtime.collective_status()
     assert status is not None and status["threads_closed"].get("max_turns") == 1
+    meta = one_note(watcher, "t-turns", "max_turns")
+    assert (meta["turns"], meta["max_turns"]) == (6, 6)
+    assert runtime.collective_status() == status  # the note was no turn, and nobody answered it
 
 
 async def test_a_slow_endless_thread_stops_at_max_duration(collective: Start, driver: Client,
@@ -117,6 +135,7 @@ async def test_a_slow_endless_thread_stops_at_max_duration(collective: Start, dr
     assert thread[-1]["ts"] - thread[0]["ts"] <= 1000 + 150  # 150 ms: admitted just before the bound
     status = runtime.collective_status()
     assert status is not None and status["threads_closed"].get("max_duration") == 1
+    assert one_note(watcher, "t-slow", "max_duration")["max_duration"] == 1.0
 
 
 async def test_an_eager_persona_is_held_by_its_cooldown(collective: Start, driver: Client,
@@ -133,6 +152,7 @@ async def test_an_eager_persona_is_held_by_its_cooldown(collective: Start, drive
     assert all(gap >= 380 for gap in gaps), gaps  # hub timestamps: a few ms of jitter
     held = runtime.collective_status()
     assert held is not None and held["refused"].get("cooldown", 0) >= 6
+    assert watcher.notes() == []  # pacing one persona is no event worth a note
 
 
 async def test_an_eager_persona_is_held_by_its_rate(collective: Start, driver: Client,
@@ -147,6 +167,7 @@ async def test_an_eager_persona_is_held_by_its_rate(collective: Start, driver: C
     held = runtime.collective_status()
     assert held is not None and held["refused"].get("rate") == 7
     assert runtime.status()[0]["collective"]["held"] == {"rate": 7}
+    assert watcher.notes() == []
 
 
 async def test_the_global_budget_holds_under_many_threads(collective: Start, driver: Client,
@@ -158,6 +179,9 @@ async def test_the_global_budget_holds_under_many_threads(collective: Start, dri
         await open_thread(driver, f"t-budget-{i}")
     await watcher.wait_for(lambda msgs: sum(m["from"]["id"] != "driver" for m in msgs) >= 5)
     await watcher.quiet()
-    assert sum(m["from"]["id"] != "driver" for m in watcher.msgs) == 5
+    assert sum(m["from"]["id"] != "driver" for m in watcher.turns) == 5
     status = runtime.collective_status()
     assert status is not None and status["admitted"] == 5 and status["refused"]["budget"] >= 12
+    [note] = watcher.notes()  # one per budget window, however many turns it held
+    assert {k: note["meta"][k] for k in ("guard", "used", "limit", "window", "chatter")} == \
+        {"guard": "budget", "used": 5, "limit": 5, "window": 60.0, "chatter": False}

@@ -8,9 +8,9 @@ from collective_util import bot_card, builtin, config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from personas.collective import speech
+from personas.collective import notes, speech
 from personas.collective.consent import merge, names_of, release
-from personas.collective.guards import GuardConfig, Guards
+from personas.collective.guards import GuardConfig, Guards, Verdict
 from personas.collective.policy import Incoming, NaturalPolicy, View
 from personas.collective.topics import choose, fit, known_topic, room_for, vocabulary
 from personas.memory import PersonMemory
@@ -206,3 +206,36 @@ def test_speech_is_in_voice_and_seeded() -> None:
     assert speech.answer(kit, "chess", random.Random(5)) == speech.answer(kit, "chess", random.Random(5))
     assert speech.cite([("Atlas", "Breathe."), ("Nova", "Look up!")], "stoicism",
                        random.Random(0)).endswith("(Nova chimed in too.)")
+
+
+# -- guard notes -----------------------------------------------------------------------------
+
+def test_a_guard_event_is_noted_once_per_thread_and_budget_once_per_window() -> None:
+    n = notes.Notes(budget_window=60.0)
+    assert n.claim("t1", "echo", 0.0) and not n.claim("t1", "echo", 1.0)
+    assert n.claim("t2", "max_turns", 1.0) and n.claim("t2", "echo", 1.0)  # another guard, another event
+    assert not n.claim("t3", "cooldown", 1.0) and not n.claim("t3", "rate", 1.0)  # pacing: no note
+    assert n.claim("t4", "budget", 10.0) and not n.claim("t5", "budget", 69.9)
+    assert n.claim("t5", "budget", 70.0)
+    n.seen("t6", "echo", 71.0)  # another runtime noted it first
+    n.seen("t7", "budget", 71.0)
+    assert not n.claim("t6", "echo", 72.0) and not n.claim("t8", "budget", 72.0)
+    assert n.noted("t6", "echo") and not n.noted("t6", "max_turns")
+
+
+def test_a_guard_notes_meta_and_words() -> None:
+    c = GuardConfig(max_turns=6, max_duration=45.0, budget_turns=20, budget_window=60.0, chatter_share=0.5)
+    thread = Guards(c).thread("t1", "collective:all", 0.0)
+    thread.turns = 6
+    assert notes.meta(Verdict(False, "max_turns"), thread, c) == {
+        "kind": "guard", "guard": "max_turns", "thread": "t1", "turns": 6, "max_turns": 6}
+    assert notes.meta(Verdict(False, "max_duration"), thread, c)["max_duration"] == 45.0
+    budget = notes.meta(Verdict(False, "budget", used=12, limit=10), thread, c)  # chatter, past its share
+    assert {k: budget[k] for k in ("used", "limit", "window", "chatter")} == \
+        {"used": 10, "limit": 10, "window": 60.0, "chatter": True}
+    assert "6 turns" in notes.text(Verdict(False, "max_turns"), c)
+    assert "repeating" in notes.text(Verdict(False, "echo"), c)
+    assert notes.cid("t1", "echo") == notes.cid("t1", "echo") != notes.cid("t1", "max_turns")
+    assert Incoming.parse({"room": "collective:all", "seq": 3, "meta": {"kind": "guard", "guard": "echo",
+                                                                         "thread": "t1"}}) == \
+        Incoming("collective:all", 3, "", "", "", 0, "", "t1", "guard", guard="echo")

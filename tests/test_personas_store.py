@@ -4,6 +4,7 @@ the latter on the session's real valkey-server, flushed per test). Redis-only be
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -172,6 +173,23 @@ async def test_the_journal_is_bounded(make_store: MakeStore) -> None:
     assert await store.journal("samantha") == [entry(n) for n in range(11, 6, -1)]
 
 
+# -- the live workers of a persona --------------------------------------------------------------
+async def test_roster_lists_live_workers_with_their_load_and_forgets_who_left(store: MemoryStore) -> None:
+    assert await store.roster("samantha", "w1", 30.0, 3) == {"w1": 3}
+    assert await store.roster("samantha", "w2", 30.0, 5) == {"w1": 3, "w2": 5}
+    assert await store.roster("samantha", "w1", 30.0, 4) == {"w1": 4, "w2": 5}  # a renewal
+    assert await store.roster("atlas", "w9", 30.0) == {"w9": 0}  # per persona
+    assert await store.roster("samantha", "w2", 0) == {"w1": 4}  # left: gone at once
+    assert await store.roster("samantha", "w1", 0) == {}
+
+
+async def test_a_worker_whose_lease_runs_out_drops_out_of_the_roster(store: MemoryStore) -> None:
+    await store.roster("samantha", "silent", 0.2, 7)
+    assert await store.roster("samantha", "alive", 30.0) == {"silent": 7, "alive": 0}
+    await asyncio.sleep(0.35)  # no renewal from "silent" past its lease
+    assert await store.roster("samantha", "alive", 30.0) == {"alive": 0}
+
+
 # -- Redis only --------------------------------------------------------------------------------
 async def test_redis_update_redoes_the_change_after_a_conflicting_write(redis_url: str,
                                                                         redis_server: Any) -> None:
@@ -226,5 +244,15 @@ async def test_redis_down_raises_connection_error(redis_factory: Callable[..., A
                      store.update("samantha", "alice", lambda m: m)):
             with pytest.raises(ConnectionError):
                 await call
+    finally:
+        await store.close()
+
+
+async def test_redis_roster_keys_expire_with_the_last_lease(redis_url: str, redis_server: Any) -> None:
+    store = RedisStore(redis_url)
+    try:
+        await store.roster("samantha", "w1", 2.0, 1)
+        for key in (keys.persona_workers("samantha"), keys.persona_load("samantha")):
+            assert 0 < await store._redis.pttl(key) <= 2000  # nothing outlives its workers
     finally:
         await store.close()

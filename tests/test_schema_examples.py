@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
-from schema_util import validate_client_frame, validate_server_frame
+from schema_util import validate_client_frame, validate_server_frame, validator_for
 
 SCHEMA_PATH = Path(__file__).parent.parent / "docs" / "protocol.schema.json"
 
@@ -280,3 +280,35 @@ def test_error_names_the_offending_field() -> None:
     with pytest.raises(ValidationError) as info:
         validate_server_frame({**MSG, "seq": "seven"})
     assert list(info.value.absolute_path) == ["seq"]
+
+
+# -- the collective's meta conventions (not enforced by the hub; see docs/protocol.md) ------------
+TURN_META = {"thread": "t-1", "kind": "ask", "turn": 1, "max_turns": 6, "topic": "chess", "to": ["atlas"]}
+NOTE_META: list[dict[str, Any]] = [
+    {"kind": "guard", "guard": "echo", "thread": "t-1", "turns": 3, "max_turns": 6},
+    {"kind": "guard", "guard": "max_turns", "thread": "t-1", "turns": 6, "max_turns": 6},
+    {"kind": "guard", "guard": "max_duration", "thread": "t-1", "turns": 3, "max_turns": 6,
+     "max_duration": 45.0},
+    {"kind": "guard", "guard": "budget", "thread": "t-1", "turns": 2, "max_turns": 6, "used": 20, "limit": 20,
+     "window": 60.0, "chatter": False},
+]
+BAD_NOTE_META: list[dict[str, Any]] = [
+    {"kind": "guard", "guard": "budget", "thread": "t-1", "turns": 2, "max_turns": 6},  # no budget numbers
+    {"kind": "guard", "guard": "max_duration", "thread": "t-1", "turns": 3, "max_turns": 6},
+    {"kind": "answer", "guard": "echo", "thread": "t-1", "turns": 1, "max_turns": 6},
+    {"kind": "guard", "guard": "echo", "thread": "t-1", "turns": -1, "max_turns": 6},
+    {"kind": "guard", "guard": "echo", "turns": 1, "max_turns": 6},  # no thread
+]
+
+
+def test_collective_meta_conventions() -> None:
+    validator_for("collective_meta").validate(TURN_META)
+    validate_server_frame({**MSG, "room": "collective:chess", "meta": TURN_META})
+    for meta in NOTE_META:
+        validator_for("guard_note_meta").validate(meta)
+        validate_server_frame({**MSG, "room": "collective:all", "meta": meta})
+    for meta in BAD_NOTE_META:
+        with pytest.raises(ValidationError):
+            validator_for("guard_note_meta").validate(meta)
+    with pytest.raises(ValidationError):
+        validator_for("collective_meta").validate({"kind": "ask"})  # a turn names its thread

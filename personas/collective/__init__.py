@@ -5,11 +5,14 @@ Pure parts, each testable without a socket:
 - :mod:`.topics` — the topic vocabulary and who knows what (fit, choosing peers);
 - :mod:`.consent` — :func:`release`, the single choke point for conversation material;
 - :mod:`.guards` — may one more turn be said (thread, speaker and budget guards);
+- :mod:`.notes` — which guard events are announced in the room, and how;
 - :mod:`.policy` — who answers what; :mod:`.speech` — the words, in each card's voice;
 - :mod:`.config` — triggers and bounds.
 
 :mod:`.backchannel` (with :mod:`.consult`) is the I/O: one :class:`Backchannel` per persona
-worker, all of a runtime sharing one :class:`Commons` (so one set of guards, one budget).
+worker, all of a runtime sharing one :class:`Commons` (so one set of guards, one budget);
+:mod:`.budget` shares that budget between runtimes on one Redis, and a :mod:`.meter` handed
+to the runtime counts turns and guards (``os1 serve``: its /metrics).
 """
 
 from personas.collective.backchannel import Backchannel, Commons

@@ -11,7 +11,9 @@ answering a person. Two rules hold for everything posted here:
   person's consent — raw conversation text never reaches :mod:`speech`.
 
 Threads end naturally (the opener thanks and leaves) or when a guard closes them; rooms whose
-threads are all closed are left by the periodic sweep.
+threads are all closed are left by the periodic sweep. A guard that stops a thread or holds
+a turn for the budget is announced in the room by one note (:mod:`.notes`), so observers see
+it; the runtime's :class:`~personas.collective.meter.Meter`, if any, counts turns and guards.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import structlog
 
 from clients.sdk import Client, ConnectionLostError, RequestError, RequestTimeoutError
 from personas.card import Card
-from personas.collective import speech
+from personas.collective import notes, speech
+from personas.collective.budget import SharedBudget
 from personas.collective.config import CollectiveConfig
 from personas.collective.consent import merge, names_of, release
 from personas.collective.consult import Consultant, Consulted
-from personas.collective.guards import THREAD_GUARDS, Guards, Verdict
+from personas.collective.guards import THREAD_GUARDS, Guards, Thread, Verdict
+from personas.collective.meter import Meter
 from personas.collective.policy import Incoming, NaturalPolicy, Policy, Utterance, View
 from personas.collective.topics import vocabulary
 from personas.memory import MemoryStore, PersonMemory
@@ -56,14 +60,18 @@ Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
 class Commons:
-    """What the personas of one runtime share: config, cards (who knows what), guards."""
+    """What the personas of one runtime share: config, cards (who knows what), guards, the
+    guard notes already claimed, and an optional meter (``os1 serve``: its /metrics)."""
 
-    def __init__(self, config: CollectiveConfig, cards: Iterable[Card]) -> None:
+    def __init__(self, config: CollectiveConfig, cards: Iterable[Card], *,
+                 meter: Meter | None = None) -> None:
         self.config = config
         self.cards = {c.id: c for c in cards}
         self.vocabulary = vocabulary(self.cards.values())
         names = [n for c in self.cards.values() for n in (c.id, *c.name.split())]
         self.guards = Guards(config.guards, names)
+        self.notes = notes.Notes(config.guards.budget_window)
+        self.meter = meter
 
 
 @dataclass
@@ -84,6 +92,8 @@ class Backchannel:
                  policy: Policy | None = None) -> None:
         self.card, self.commons, self.store, self.mind = card, commons, store, mind
         self.config, self.guards = commons.config, commons.guards
+        # Several runtimes (hub nodes) on one Redis: the budget is counted there too.
+        self.shared = SharedBudget(store, commons.config.guards) if store.shared else None
         self.policy = policy or NaturalPolicy()
         seed = commons.config.seed
         # Per persona, so two personas with one seed do not make the same choices.
@@ -102,6 +112,7 @@ class Backchannel:
         self._welcomed: dict[str, float] = {}
         self._greeted_at: float | None = None
         self._responding = 0
+        self._noting: Counter[str] = Counter()  # room -> guard notes being posted there
         self._log = log.bind(persona=card.id)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -165,6 +176,11 @@ class Backchannel:
         if len(self._seen) > SEEN:
             self._seen.popitem(last=False)
         now = self.now()
+        if msg.kind == "guard":  # a note, not a turn: close what it names, never answer it
+            self.commons.notes.seen(msg.thread, msg.guard, now)
+            if msg.guard in THREAD_GUARDS:
+                self.guards.close(msg.thread, msg.guard)
+            return
         self.guards.observe(msg.thread, msg.room, msg.seq, msg.sender, msg.cid, msg.text, now)
         if msg.room in self._rooms:
             self._rooms[msg.room].threads.add(msg.thread)
@@ -270,6 +286,8 @@ class Backchannel:
             self._log.warning("collective_send_failed", room=room, thread=thread, error=str(exc))
             return None
         self.stats[kind] += 1
+        if self.commons.meter is not None:
+            self.commons.meter.turn(kind)
         self._log.info("collective_said", room=room, thread=thread, kind=kind, turn=verdict.turn,
                        seq=ack.get("seq"))
         return ack
@@ -278,18 +296,76 @@ class Backchannel:
                      patience: float) -> Verdict | None:
         deadline = self.now() + patience
         while True:
-            verdict = self.guards.admit(self.card.id, thread, room, text, cid, self.now(),
-                                        chatter=kind in CHATTER, last=kind == "close")
+            verdict = await self._verdict(room, thread, kind, text, cid)
             if verdict.ok:
                 return verdict
+            if verdict.guard == "closed" and self._expired(thread):
+                # The sweep closed it for its duration before anyone spoke: this turn is the
+                # first one that guard stops (a quiet thread that just ran out is no event).
+                verdict = Verdict(False, "max_duration")
+                self.guards.refused(self.card.id, verdict.guard)
             # "closed" is no guard firing, only a late voice in a finished thread.
-            (self._log.debug if verdict.guard == "closed" else self._log.info)(
+            fired = verdict.guard != "closed"
+            (self._log.info if fired else self._log.debug)(
                 "collective_guard", guard=verdict.guard, room=room, thread=thread, kind=kind,
                 retry_after=round(verdict.retry_after, 3))
-            if verdict.guard == "closed" or verdict.guard in THREAD_GUARDS \
-                    or self.now() + verdict.retry_after > deadline:
+            if fired and self.commons.meter is not None:
+                self.commons.meter.guard(verdict.guard)
+            if not fired or verdict.closes or self.now() + verdict.retry_after > deadline:
+                if fired:
+                    self._note(room, thread, verdict)
                 return None
             await asyncio.sleep(verdict.retry_after)
+
+    async def _verdict(self, room: str, thread: str, kind: str, text: str, cid: str) -> Verdict:
+        chatter, last = kind in CHATTER, kind == "close"
+
+        def admit(dry: bool = False) -> Verdict:
+            return self.guards.admit(self.card.id, thread, room, text, cid, self.now(),
+                                     chatter=chatter, last=last, dry=dry)
+
+        # Only a turn the local guards would pass takes a place in the shared budget.
+        if self.shared is None or not admit(dry=True).ok:
+            return admit()
+        held = await self.shared.take(cid, self.guards.budget_limit(chatter))
+        if held is not None:
+            self.guards.refused(self.card.id, "budget")
+            return held
+        verdict = admit()
+        if not verdict.ok:  # another of our personas spoke in between: the place is not used
+            await self.shared.give_back(cid)
+        return verdict
+
+    def _expired(self, thread: str) -> bool:
+        state = self.guards.threads.get(thread)
+        return state is not None and state.closed == "max_duration" \
+            and not self.commons.notes.noted(thread, "max_duration")
+
+    def _note(self, room: str, thread: str, verdict: Verdict) -> None:
+        """Announce a guard event in the room, once per (thread, guard) for the runtime."""
+        if self._spawner is None or not self.commons.notes.claim(thread, verdict.guard, self.now()):
+            return
+        self._noting[room] += 1  # the sweep does not leave the room under the note
+        self.spawn(self._post_note(room, thread, verdict))
+
+    async def _post_note(self, room: str, thread: str, verdict: Verdict) -> None:
+        try:
+            client, c = self.client, self.config.guards
+            if client is None:
+                return
+            state = self.guards.threads.get(thread) or Thread(thread, room, self.now())  # forgotten: 0 turns
+            meta = notes.meta(verdict, state, c)
+            await self.pacer.take()  # not a turn, but still within the connection's rate
+            await client.send(room, notes.text(verdict, c)[:self._max_text()],
+                              cid=notes.cid(thread, verdict.guard), meta=meta)
+            self.stats["guard_notes"] += 1
+            self._log.info("collective_guard_note", room=room, thread=thread, guard=verdict.guard)
+        except OS1Failure as exc:
+            self._log.info("collective_guard_note_failed", room=room, thread=thread, error=str(exc))
+        finally:
+            self._noting[room] -= 1
+            if self._noting[room] <= 0:
+                del self._noting[room]
 
     # -- consultation ---------------------------------------------------------------------
     async def consult(self, person: str, memory: PersonMemory | None, reading: Reading,
@@ -352,7 +428,7 @@ class Backchannel:
     # -- rooms ----------------------------------------------------------------------------
     async def leave_if_done(self, room: str) -> None:
         info, client = self._rooms.get(room), self.client
-        if info is None or client is None or self.consultant.busy_in(room):
+        if info is None or client is None or self.consultant.busy_in(room) or self._noting[room]:
             return
         if any(self.guards.is_open(t) for t in info.threads):
             return

@@ -70,6 +70,8 @@ class Verdict:
     guard: str = ""  # the guard that fired; "" when admitted
     retry_after: float = 0.0  # speaker guards: seconds until the turn could pass
     turn: int = 0  # admitted: this turn's number in its thread
+    used: int = 0  # budget: turns counted in the window ...
+    limit: int = 0  # ... of this many (the chatter share for chatter)
 
     @property
     def closes(self) -> bool:
@@ -145,8 +147,7 @@ class Guards:
         if dry:
             return verdict or Verdict(True, turn=thread.turns + 1)
         if verdict is not None:
-            self.counts[verdict.guard] += 1
-            self.by_persona.setdefault(persona, Counter())[verdict.guard] += 1
+            self.refused(persona, verdict.guard)
             if verdict.closes:
                 thread.closed = verdict.guard
             return verdict
@@ -160,6 +161,15 @@ class Guards:
         if last:
             thread.closed = "done"
         return Verdict(True, turn=thread.turns)
+
+    def refused(self, persona: str, guard: str) -> None:
+        """Count a refusal (also one decided outside, by a budget shared between runtimes)."""
+        self.counts[guard] += 1
+        self.by_persona.setdefault(persona, Counter())[guard] += 1
+
+    def budget_limit(self, chatter: bool) -> int:
+        c = self.config
+        return max(1, int(c.budget_turns * c.chatter_share)) if chatter else c.budget_turns
 
     def _thread_verdict(self, thread: Thread, words: frozenset[str], now: float) -> Verdict | None:
         c = self.config
@@ -182,11 +192,12 @@ class Guards:
         if recent is not None and len(recent) >= c.rate_turns:
             return Verdict(False, "rate", retry_after=recent[0] + c.rate_window - now)
         _trim(self._budget, now - c.budget_window)
-        budget = max(1, int(c.budget_turns * c.chatter_share)) if chatter else c.budget_turns
+        budget = self.budget_limit(chatter)
         if len(self._budget) >= budget:
             # The oldest turn leaving the window frees one place: enough for either kind.
             over = len(self._budget) - budget
-            return Verdict(False, "budget", retry_after=self._budget[over] + c.budget_window - now)
+            return Verdict(False, "budget", retry_after=self._budget[over] + c.budget_window - now,
+                           used=len(self._budget), limit=budget)
         return None
 
     def _echoes(self, words: frozenset[str], texts: deque[frozenset[str]]) -> bool:

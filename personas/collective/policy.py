@@ -20,7 +20,8 @@ from personas.collective import speech
 from personas.collective.config import CollectiveConfig
 from personas.collective.topics import fit
 
-KINDS = frozenset({"greet", "welcome", "ask", "answer", "reflect", "reply", "close", "other"})
+# "guard": a guard note (personas/collective/notes.py) — never a turn, never answered.
+KINDS = frozenset({"greet", "welcome", "ask", "answer", "reflect", "reply", "close", "guard", "other"})
 MAX_META_TEXT = 64
 
 
@@ -50,6 +51,7 @@ class Incoming:
     topic: str = ""
     topics: tuple[str, ...] = ()
     to: tuple[str, ...] = ()
+    guard: str = ""  # a guard note: the guard that fired
 
     @classmethod
     def parse(cls, event: Mapping[str, Any]) -> Incoming | None:
@@ -66,7 +68,8 @@ class Incoming:
                    text=str(event.get("text", "")), ts=ts if isinstance(ts, int) else 0,
                    cid=_text(event.get("cid")), thread=_text(meta.get("thread")) or f"{room}#{seq}",
                    kind=kind if kind in KINDS else "other", topic=_text(meta.get("topic")),
-                   topics=_texts(meta.get("topics")), to=_texts(meta.get("to"), 16))
+                   topics=_texts(meta.get("topics")), to=_texts(meta.get("to"), 16),
+                   guard=_text(meta.get("guard")))
 
 
 @dataclass(frozen=True)

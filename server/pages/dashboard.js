@@ -8,11 +8,12 @@ const REPLAY = 50; // messages per room replayed on a first load
 const CATCH_UP_PAGES = 10; // after a reconnect, at most this many pages of 100 per room
 const RATE_WINDOW = 10_000;
 const ROOMS_KEY = "os1.dash.rooms";
+const THREADS_KEPT = 200; // per room: collective:all opens a thread per greeting, for ever
 
 const state = {
   token: null,
   hub: null,
-  rooms: new Map(), // room -> {speakers: Map seq->id, last: seq, ts}
+  rooms: new Map(), // room -> {speakers: Map seq->id, last: seq, ts, threads: Map, current, guard}
   items: new Map(), // "room#seq" -> <li>
   streams: new Map(), // "room#stream" -> <li>
   people: new Map(), // id -> {id, name, online, ...}
@@ -166,15 +167,13 @@ function addMsg(msg, live) {
   const key = `${msg.room}#${msg.seq}`;
   if (state.items.has(key)) return;
   const room = roomOf(msg.room);
-  room.speakers.set(msg.seq, msg.from?.id);
+  const meta = msg.meta || {};
+  const guard = guardLabel(meta);
+  // A guard note is no turn: it names no voice in the thread, nor an edge in the graph.
+  if (!guard) room.speakers.set(msg.seq, msg.from?.id);
   room.last = Math.max(room.last, msg.seq);
   room.ts = Math.max(room.ts, msg.ts);
-  // The collective writes its guard budget into meta: turn N of max_turns in a thread.
-  const meta = msg.meta || {};
-  if (Number.isInteger(meta.turn) && Number.isInteger(meta.max_turns)) {
-    room.turn = Math.max(room.turn || 0, meta.turn);
-    room.maxTurns = meta.max_turns;
-  }
+  noteThread(room, meta, guard, msg.seq);
   see(msg.from);
   if (live) {
     state.arrivals.push(Date.now());
@@ -193,13 +192,51 @@ function addMsg(msg, live) {
 }
 
 function feedItem(msg) {
-  const li = el("li", { class: "item", "data-room": msg.room, "data-seq": String(msg.seq), "data-ts": String(msg.ts) },
+  const guard = guardLabel(msg.meta || {});
+  const li = el("li", { class: guard ? "item guard" : "item", "data-room": msg.room, "data-seq": String(msg.seq), "data-ts": String(msg.ts) },
     el("p", { class: "meta" },
       el("span", { class: "room", text: msg.room.slice("collective:".length) }),
+      guard ? el("span", { class: "guard-tag", text: guard }) : null,
       el("strong", { text: msg.from?.name || msg.from?.id }),
       el("time", { dateTime: new Date(msg.ts).toISOString(), text: clock(msg.ts) })),
     el("p", { class: "text", text: msg.text }));
+  if (guard) li.dataset.guard = msg.meta.guard;
   return li;
+}
+
+// -- guards: the collective's meta (docs/protocol.md, "What collective messages carry") -----
+/** What a guard note says, in a few words; "" for any other message. */
+function guardLabel(meta) {
+  if (meta.kind !== "guard" || typeof meta.guard !== "string") return "";
+  const n = (v) => (Number.isFinite(v) ? String(v) : "?");
+  switch (meta.guard) {
+    case "echo": return "echo stopped the loop";
+    case "max_turns": return `turn budget ${n(meta.turns)}/${n(meta.max_turns)}`;
+    case "max_duration": return `time limit ${n(meta.max_duration)} s reached`;
+    case "budget": return `${meta.chatter ? "small-talk" : "collective"} budget hit: ${n(meta.used)}/${n(meta.limit)} per ${n(meta.window)} s`;
+    default: return `${meta.guard} guard`;
+  }
+}
+
+/** Each thread's turns of its budget (from its turns' meta) and the guard that stopped it. */
+function noteThread(room, meta, guard, seq) {
+  if (typeof meta.thread !== "string") return;
+  room.threads ??= new Map();
+  const thread = room.threads.get(meta.thread) || { turn: 0, max: 0, guard: "" };
+  room.threads.set(meta.thread, thread);
+  if (room.threads.size > THREADS_KEPT) room.threads.delete(room.threads.keys().next().value);
+  const turn = guard ? meta.turns : meta.turn;
+  if (Number.isInteger(turn)) thread.turn = Math.max(thread.turn, turn);
+  if (Number.isInteger(meta.max_turns)) thread.max = meta.max_turns;
+  if (guard && meta.guard !== "budget") thread.guard = guard; // the budget holds turns, not the thread
+  if (seq >= (room.currentSeq || 0)) { // the row shows the thread spoken in last
+    room.current = thread;
+    room.currentSeq = seq;
+  }
+  if (guard && seq >= (room.guardSeq || 0)) {
+    room.guard = guard;
+    room.guardSeq = seq;
+  }
 }
 
 function placeNewestFirst(item) {
@@ -271,6 +308,13 @@ async function loadPersonas() {
   queueGraph();
 }
 
+/** "warmth 0.904 (+0.004)": drift steps are small, so the step is shown, not only the value. */
+function drifted(trait, from, to) {
+  const short = (v) => String(Number(Number(v).toFixed(4)));
+  const step = Number(to) - Number(from);
+  return `${trait} ${short(to)} (${step >= 0 ? "+" : "−"}${short(Math.abs(step))})`;
+}
+
 function renderPersonas() {
   const rows = [...state.people.values()].sort((a, b) => (b.online === true) - (a.online === true)
     || (a.name || a.id).localeCompare(b.name || b.id));
@@ -283,9 +327,8 @@ function renderPersonas() {
       if (p.mind) facts.push(`mind: ${p.mind}`);
       const change = p.last_change;
       if (change && change.changes) {  // the newest trait drift from the persona's journal
-        const moved = Object.entries(change.changes)
-          .map(([trait, v]) => `${trait} ${Number(v.from).toFixed(2)}→${Number(v.to).toFixed(2)}`);
-        if (moved.length) facts.push(`${moved.join(", ")} (${change.why})`);
+        const moved = Object.entries(change.changes).map(([trait, v]) => drifted(trait, v.from, v.to));
+        if (moved.length) facts.push(`${moved.join(", ")} (${change.why}, ${clock(change.ts)})`);
       }
     } else {
       facts.push("seen in the collective");
@@ -300,12 +343,18 @@ function renderPersonas() {
 function renderThreads() {
   const rows = [...state.rooms.entries()].filter(([, r]) => r.speakers.size > 0)
     .sort(([, a], [, b]) => b.ts - a.ts);
-  $("threads").replaceChildren(...rows.map(([name, r]) => el("tr", { "data-room": name },
-    el("th", { scope: "row", text: name }),
-    el("td", { text: String(r.last) }),
-    el("td", { text: String(new Set(r.speakers.values()).size) }),
-    el("td", { class: "budget", text: r.maxTurns ? `${r.turn}/${r.maxTurns}` : "–" }),
-    el("td", {}, el("time", { dateTime: new Date(r.ts).toISOString(), text: clock(r.ts) })))));
+  $("threads").replaceChildren(...rows.map(([name, r]) => {
+    const t = r.current;
+    const budget = el("td", { class: t?.guard ? "budget stopped" : "budget", text: t?.max ? `${t.turn}/${t.max}` : "–" });
+    if (t?.guard) budget.title = `stopped: ${t.guard}`;
+    return el("tr", { "data-room": name },
+      el("th", { scope: "row", text: name }),
+      el("td", { text: String(r.last) }),
+      el("td", { text: String(new Set(r.speakers.values()).size) }),
+      budget,
+      el("td", { class: "guard", text: r.guard || "–" }),
+      el("td", {}, el("time", { dateTime: new Date(r.ts).toISOString(), text: clock(r.ts) })));
+  }));
 }
 
 // -- the graph: nodes are personas, an edge counts messages between consecutive speakers ---
