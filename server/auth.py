@@ -1,4 +1,5 @@
-"""JWT tokens (HS256): minting and verifying. Never logs a token."""
+"""JWT tokens: minted with HS256, verified with HS256/384/512 (the shared secret; never an
+asymmetric or `none` algorithm, so a token cannot pick a weaker check). Never logs a token."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from server.permissions import Role
 from server.rooms import valid_id
 
 ALGORITHM = "HS256"
+ACCEPTED = ["HS256", "HS384", "HS512"]  # "HS256 at least": stronger HMACs too
 MAX_TOKEN_LEN = 4096
 MAX_NAME_LEN = 100
 
@@ -45,7 +47,7 @@ def verify(secret: str, token: object) -> Identity:
         raise Unauthorized("missing or malformed token")
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
+            token, secret, algorithms=ACCEPTED, options={"require": ["sub", "role", "exp"]}
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired") from None

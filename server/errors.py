@@ -44,9 +44,10 @@ class CloseCode(IntEnum):
 class HubError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, rid: int | str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.rid = rid  # the request id, when it was read before the frame was refused
 
 
 class BadRequest(HubError):

@@ -91,6 +91,8 @@ class Hub:
                 for conn in list(targets):
                     self.close_conn(conn, CloseCode.FORBIDDEN, "token revoked")
                 return
+            if event["t"] == "invited":  # for the persona of that id, not a namesake
+                targets = [c for c in targets if c in self.routes.personas]
         else:
             targets = self.routes.targets(room)
         frames: dict[Format, bytes] = {}
@@ -174,6 +176,8 @@ class Hub:
             # Counted by the routes themselves (first/last connection of the user): no entry
             # in _channels, which would cost every idle connection ~90 bytes more.
             await self.engine.subscribe(f"inbox:{ident.id}")
+        if ident.role in (Role.OBSERVER, Role.ADMIN):
+            self.routes.others.add(conn)
         if ident.role is Role.PERSONA:
             self.routes.personas.add(conn)
             await self._sub("collective")
@@ -189,6 +193,7 @@ class Hub:
             await self._unsubscribe_room(conn, room)
         for room in list(conn.watching):
             await self._unwatch(conn, room)
+        self.routes.others.discard(conn)
         if self.routes.remove_inbox(ident.id, conn):
             await self.engine.unsubscribe(f"inbox:{ident.id}")
         if ident.role is Role.PERSONA:
@@ -313,6 +318,24 @@ class Hub:
         if done.duplicate:
             ack["duplicate"] = True
         self.reply(conn, _re(ack, req.id))
+        if not done.duplicate and not self._hears(conn, room):
+            # Every sender gets its own msg back, even one that sends without joining (an
+            # invited persona, an admin): not through the room, which it does not hear.
+            conn.push(encode_frame(done.msg, conn.fmt))
+
+    def _hears(self, conn: Connection, room: Room) -> bool:
+        """Whether ``conn`` receives the live events of ``room`` (see server.routing)."""
+        if room.id in conn.rooms:
+            return True
+        ident = conn.identity
+        assert ident is not None
+        if room.kind is Kind.DM:
+            return (ident.role is Role.PERSONA and ident.id == room.persona) or \
+                (ident.role is Role.HUMAN and ident.id == room.human)
+        if room.kind is Kind.COLLECTIVE:
+            return room.id in conn.watching or COLLECTIVE_ANY in conn.watching or \
+                (room.id == COLLECTIVE_ALL and ident.role is Role.PERSONA)
+        return False
 
     async def _delta(self, conn: Connection, req: rq.Delta) -> None:
         room = self._room(conn, req.room)
@@ -380,7 +403,9 @@ class Hub:
             held = conn.joining.pop(room.id, []) if conn.joining else []
             if not conn.joining:
                 conn.joining = None
-        top = replayed[-1]["seq"] if replayed else (req.since or 0)
+        # A since beyond the room's end (a client of a store that was reset) must not hide
+        # the live msgs that arrived during the read: they are newer than `last`.
+        top = replayed[-1]["seq"] if replayed else min(req.since or 0, last)
         for event in held:
             if event["t"] != "msg" or event["seq"] > top:
                 conn.push(encode_frame(event, conn.fmt))

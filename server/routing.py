@@ -1,8 +1,10 @@
 """Who on this node receives an event of a room: the local routing table. Pure, no I/O.
 
 A connection receives a room's events when it joined the room, when the room is its
-user's dm (the inbox on both sides), when it watches the room or `collective:*`, or —
-for `collective:all` — when it is a persona.
+user's dm (the inbox on both sides: a persona's connections on the persona side, a
+human's on the human side — an observer or admin, or a human whose id is a persona's, gets
+no one's dm by sharing an id), when it watches the room or `collective:*`, or — for
+`collective:all` — when it is a persona.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Routes(Generic[C]):
         self.watchers: dict[str, set[C]] = {}
         self.watch_all: set[C] = set()
         self.personas: set[C] = set()
+        self.others: set[C] = set()  # observers and admins: no dm inbox (humans are the rest)
 
     @staticmethod
     def _add(table: dict[str, set[C]], key: str, conn: C) -> bool:
@@ -103,7 +106,8 @@ class Routes(Generic[C]):
         kind = room[: room.find(":")]
         if kind == "dm":
             _, persona, human = room.split(":", 2)
-            extra: list[Collection[C] | None] = [self.inbox.get(persona), self.inbox.get(human)]
+            extra: list[Collection[C] | None] = [self.dm_side(persona, persona=True),
+                                                 self.dm_side(human, persona=False)]
         elif kind == "collective":
             extra = [self.watchers.get(room), self.watch_all]
             if room == COLLECTIVE_ALL:
@@ -116,6 +120,15 @@ class Routes(Generic[C]):
         if len(groups) == 1:
             return groups[0]
         return set().union(*groups)
+
+    def dm_side(self, user: str, *, persona: bool) -> list[C] | None:
+        """The connections of ``user`` that hold one side of its dm rooms."""
+        conns = self.inbox.get(user)
+        if not conns:
+            return None
+        if persona:
+            return [c for c in conns if c in self.personas]
+        return [c for c in conns if c not in self.personas and c not in self.others]
 
     def count(self) -> int:
         return len(self.joined)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -125,12 +126,18 @@ async def run(settings: Settings, cards: Sequence[Card] = (), *,
         log.info("stopped")
 
 
+def secret_source(settings: Settings) -> str:
+    if os.environ.get("OS1_SECRET"):
+        return "secret from OS1_SECRET"
+    return f"secret kept in {settings.data_dir} (set OS1_SECRET to use your own)"
+
+
 def print_banner(settings: Settings, base: str) -> None:
     urls = links(settings, base)
     print(
         f"\nOS1 hub on {base}  (websocket: {base.replace('http', 'ws', 1)}/ws)\n"
         f"  chat:      {urls['chat']}\n"
         f"  dashboard: {urls['dashboard']}\n"
-        f"  secret kept in {settings.data_dir} (set OS1_SECRET to use your own)\n",
+        f"  {secret_source(settings)}\n",
         file=sys.stdout, flush=True,
     )

@@ -117,9 +117,12 @@ class WsTransport:
             except Unauthorized as e:
                 return web.json_response({"error": "unauthorized", "message": e.message},
                                          status=401)
+        # max_frame + 1: aiohttp refuses a message of max_msg_size bytes already, and the
+        # contract closes only frames above max_frame. Text frames stay bytes: orjson reads
+        # UTF-8 itself, and invalid UTF-8 is then a bad_request, not a closed connection.
         ws = web.WebSocketResponse(
-            protocols=SUBPROTOCOLS, max_msg_size=self.settings.max_frame, compress=False,
-            heartbeat=30.0,
+            protocols=SUBPROTOCOLS, max_msg_size=self.settings.max_frame + 1, compress=False,
+            heartbeat=30.0, decode_text=False,
         )
         if not ws.can_prepare(request).ok:
             return web.json_response({"error": "bad_request", "message":
@@ -191,7 +194,9 @@ class WsTransport:
                      ) -> tuple[auth.Identity | None, rq.RequestId]:
         rid: rq.RequestId = None
         try:
-            msg = await ws.receive(timeout=self.settings.hello_timeout)
+            # One deadline for the hello: receive(timeout=) would restart at every ping.
+            async with asyncio.timeout(self.settings.hello_timeout):
+                msg = await ws.receive()
             frame = self._decode(msg)
             if frame is None:
                 return None, None
@@ -208,6 +213,7 @@ class WsTransport:
         except Unauthorized as e:
             err = e
         except HubError as e:
+            rid = rid if e.rid is None else e.rid
             err = Unauthorized(f"bad hello: {e.message}")
         log.info("unauthorized", reason=err.message)
         hub.error(conn, err, rid)
@@ -246,6 +252,6 @@ class WsTransport:
         except HubError as e:
             if isinstance(e, BadRequest):
                 log.info("bad_request", reason=e.message)
-            hub.error(conn, e, rid)
+            hub.error(conn, e, rid if e.rid is None else e.rid)
             return None
 

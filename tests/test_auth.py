@@ -141,6 +141,15 @@ def test_signed_with_hs256_but_header_lies() -> None:
     rejected(craft({"alg": "RS256"}, claims()))
 
 
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+def test_stronger_hmacs_with_the_secret_are_accepted(alg: str) -> None:
+    secret = "s" * 64  # PyJWT wants a key as long as the hash for these
+    token = jwt.encode(claims(sub="zoe", role="observer"), secret, algorithm=alg)
+    assert verify(secret, token).id == "zoe"
+    with pytest.raises(Unauthorized, match="invalid"):
+        verify(secret, jwt.encode(claims(), "t" * 64, algorithm=alg))
+
+
 @pytest.mark.parametrize("missing", ["sub", "role", "exp"])
 def test_missing_claims(missing: str) -> None:
     c = claims()

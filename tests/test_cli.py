@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from websockets.asyncio.client import connect
 
 from server import auth
@@ -150,3 +151,14 @@ async def test_serve_without_personas_and_with_a_bad_card_folder(tmp_path: Path)
     (tmp_path / "cards" / "bad.toml").write_text('id = "x"\n')
     code, _, err = await _run("serve", env=_env(tmp_path, OS1_PERSONAS=str(tmp_path / "cards")))
     assert code == 2 and "bad.toml" in err
+
+
+def test_the_banner_says_where_the_secret_comes_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.config import Settings
+    from server.serve import secret_source
+
+    settings = Settings(secret="s" * 40, data_dir=str(tmp_path))
+    monkeypatch.delenv("OS1_SECRET", raising=False)
+    assert secret_source(settings) == f"secret kept in {tmp_path} (set OS1_SECRET to use your own)"
+    monkeypatch.setenv("OS1_SECRET", "s" * 40)
+    assert secret_source(settings) == "secret from OS1_SECRET"

@@ -111,12 +111,19 @@ def test_decode_text_rejects_with_bad_request(text: str) -> None:
 @pytest.mark.parametrize(
     "data",
     [b"", b"\xc1", b"\x81", msgpack.packb([1, 2]), msgpack.packb("t"), msgpack.packb({}),
-     msgpack.packb({"t": 5}), msgpack.packb({"t": b"ping"}), msgpack.packb({1: "x", "t": "ping"}),
+     msgpack.packb({"t": 5}), msgpack.packb({"t": b"ping"}), msgpack.packb({1: "x"}),
      msgpack.packb({"t": "ping"}) + b"\x00", b"\xa2\xff\xfe"],
 )
 def test_decode_binary_rejects_with_bad_request(data: bytes) -> None:
     with pytest.raises(BadRequest):
         decode_binary(data)
+
+
+def test_decode_binary_lets_other_keys_through_so_the_id_can_be_echoed() -> None:
+    assert decode_binary(msgpack.packb({1: "x", "t": "ping", "id": 7})) == {1: "x", "t": "ping", "id": 7}
+    with pytest.raises(BadRequest) as refused:
+        decode_binary(msgpack.packb({1: "x", "id": 7}))
+    assert refused.value.rid == 7
 
 
 def test_bad_request_messages_say_what_is_wrong() -> None:

@@ -129,3 +129,15 @@ def test_leaving_one_room_keeps_the_others() -> None:
     assert targets(r, "group:a") == []
     assert targets(r, "group:b") == ["c"]
 
+
+
+def test_a_dm_side_is_only_the_role_of_that_side() -> None:
+    r: Routes[str] = Routes()
+    for user, conn in [("sam", "sam-persona"), ("sam", "sam-human"), ("alice", "alice-human"),
+                       ("alice", "alice-persona"), ("alice", "alice-observer"), ("alice", "alice-admin")]:
+        r.add_inbox(user, conn)
+    r.personas.update({"sam-persona", "alice-persona"})
+    r.others.update({"alice-observer", "alice-admin"})
+    # Namesakes of another role get nothing of the dm: only persona sam and human alice.
+    assert targets(r, "dm:sam:alice") == ["alice-human", "sam-persona"]
+    assert targets(r, "dm:alice:sam") == ["alice-persona", "sam-human"]

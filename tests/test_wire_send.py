@@ -45,6 +45,25 @@ async def test_ack_and_msg_shape(clients: Clients) -> None:
     assert not {"cid", "stream", "meta"} & set(plain), plain
 
 
+async def test_a_sender_gets_its_own_msg_once_joined_or_not(clients: Clients) -> None:
+    alice = await clients.login("human", "alice")
+    await alice.request({"t": "join", "room": "group:g", "create": True})
+    await alice.request({"t": "invite", "room": "group:g", "persona": "samantha"})
+    sam = await clients.login("persona", "samantha")  # a member by invitation, not joined
+    admin = await clients.login("admin", "root")  # may write anywhere, not joined
+    for sender, text in ((sam, "hello from samantha"), (admin, "hello from the admin"),
+                         (alice, "hello from alice")):
+        ack = await send(sender, "group:g", text)
+        own = await sender.recv_until({"t": "msg", "mid": ack["mid"]})
+        assert own["text"] == text and own["seq"] == ack["seq"]
+        if sender is not alice:  # the room hears it too
+            assert (await alice.recv_until({"t": "msg", "mid": ack["mid"]}))["seq"] == ack["seq"]
+    for w in (alice, sam, admin):  # and only once each
+        await w.quiet("msg", 0.2)
+        mids = [f["mid"] for f in w.frames if f["t"] == "msg"]
+        assert len(mids) == len(set(mids)), mids
+
+
 @with_settings(rate_limit=1000.0, rate_burst=1000)
 async def test_gapless_seq_with_concurrent_senders(clients: Clients) -> None:
     senders = [await clients.login("human", f"user{i}") for i in range(5)]

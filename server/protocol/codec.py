@@ -13,6 +13,7 @@ import msgpack
 import orjson
 
 from server.errors import BadRequest
+from server.protocol.requests import request_id
 
 SUBPROTOCOL_JSON = "os1.v1.json"
 SUBPROTOCOL_MSGPACK = "os1.v1.msgpack"
@@ -54,7 +55,7 @@ def encode_frame(frame: dict[str, Any], fmt: Format) -> bytes:
     return ws_frame(encode(frame, fmt), fmt)
 
 
-def decode_text(data: str) -> dict[str, Any]:
+def decode_text(data: str | bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as e:
@@ -64,8 +65,9 @@ def decode_text(data: str) -> dict[str, Any]:
 
 def decode_binary(data: bytes) -> dict[str, Any]:
     try:
-        # Bounded by max_frame already; strict map keys keep the envelope JSON-like.
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        # Bounded by max_frame already. Keys that are not strings are let through here so
+        # that the frame's id can still be echoed; requests refuse them where they matter.
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as e:  # msgpack raises several unrelated types on garbage
         raise BadRequest(f"frame is not valid msgpack: {type(e).__name__}") from None
     return _envelope(obj)
@@ -75,5 +77,5 @@ def _envelope(obj: object) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise BadRequest("a frame must be a map (JSON object / msgpack map)")
     if not isinstance(obj.get("t"), str):
-        raise BadRequest("a frame must have a string 't' naming its type")
+        raise BadRequest("a frame must have a string 't' naming its type", rid=request_id(obj))
     return obj
