@@ -51,3 +51,9 @@ def test_notify_reaches_the_inbox() -> None:
 
 def test_glob_characters_are_escaped_in_patterns() -> None:
     assert keys.dm_pattern("a*b", None) == "os1:ch:{dm:a\\*b:*}"
+
+
+def test_an_inbox_log_shares_the_slot_of_its_user_channel() -> None:
+    # on Cluster the dm follow-up writes the log and publishes the channel on one shard
+    assert slot_tag(keys.inbox("alice")) == slot_tag(keys.user_channel("alice")) == "user:alice"
+    assert keys.dm_sides("dm:samantha:alice") == ["samantha", "alice"]

@@ -1,6 +1,7 @@
 """RedisEngine behaviour the shared suite (test_engine.py) cannot show: Pub/Sub gaps filled
 from the stream, one delivery per node across overlapping subscriptions, Redis down and
-back, readiness that needs publish->subscribe, presence of a node that died.
+back, readiness that needs publish->subscribe, dm rooms first seen during an outage,
+presence of a node that died, calls queueing for Redis (and not, when it is away).
 
 Real valkey-server processes only (tests/redis_server.py); every wait is bounded.
 """
@@ -23,8 +24,10 @@ from structlog.testing import capture_logs
 
 from server import keys
 from server.config import Settings
+from server.engine import redis as redis_engine
 from server.engine.base import Event
 from server.engine.redis import RedisEngine
+from server.engine.redis_inbox import INBOX_TTL_MS
 
 ROOM = "group:g"
 DM = "dm:samantha:alice"
@@ -287,6 +290,59 @@ async def test_msgs_missed_while_pubsub_was_down_are_recovered_from_the_stream(
     await until(lambda: reader.seqs(ROOM) == [1, 2, 3, 4], "live again")
 
 
+async def test_a_dm_room_first_seen_while_pubsub_was_down_is_recovered(
+        make_node: MakeNode, redis_factory: Callable[..., RedisServer]) -> None:
+    server = redis_factory()
+    reader, writer = await make_node(server.url), await make_node(server.url)
+    await reader.engine.subscribe("inbox:samantha")
+    await break_pubsub(server)
+    await until(lambda: _not(reader.engine.ready()), "reader down")
+    new = "dm:samantha:bob"  # never delivered on the reader: not tracked
+    await post(writer.engine, new, "first", "second")
+    mend_pubsub(server)
+    await until(lambda: reader.seqs(new) == [1, 2], "the new room recovered from the inbox log")
+    await post(writer.engine, new, "third")
+    await until(lambda: reader.seqs(new) == [1, 2, 3], "then live, once")
+
+
+async def test_recovery_replays_nothing_from_before_the_inbox_or_already_delivered(
+        make_node: MakeNode, redis_factory: Callable[..., RedisServer]) -> None:
+    server = redis_factory()
+    reader, writer = await make_node(server.url), await make_node(server.url)
+    old, live, new = "dm:samantha:old", "dm:samantha:live", "dm:samantha:new"
+    await post(writer.engine, old, "o1", "o2")  # before samantha was online on the reader
+    await reader.engine.subscribe("inbox:samantha")
+    await post(writer.engine, live, "l1")
+    await until(lambda: reader.seqs(live) == [1], "a live dm msg")
+    await break_pubsub(server)
+    await until(lambda: _not(reader.engine.ready()), "reader down")
+    await post(writer.engine, old, "o3")
+    await post(writer.engine, live, "l2")
+    await post(writer.engine, new, "n1")
+    mend_pubsub(server)
+    await until(lambda: len(reader.events) >= 4, "the three missed msgs")
+    await asyncio.sleep(0.2)
+    assert (reader.seqs(old), reader.seqs(live), reader.seqs(new)) == ([3], [1, 2], [1])
+
+
+async def test_the_inbox_logs_are_trimmed_and_expire(make_node: MakeNode, redis_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis
+
+    monkeypatch.setattr(redis_engine, "INBOX_LOG", 10)
+    n = await make_node()
+    await post(n.engine, "dm:samantha:alice", *(f"m{i}" for i in range(250)))
+    with redis.Redis.from_url(redis_url) as r:
+        for user in ("samantha", "alice"):
+            # MAXLEN ~ drops whole stream nodes (100 entries): about 10, never all 250
+            assert 10 <= r.xlen(keys.inbox(user)) <= 110
+            assert 0 < r.pttl(keys.inbox(user)) <= INBOX_TTL_MS
+        assert not r.exists(keys.inbox("bob"))
+        await post(n.engine, ROOM, "a group msg")  # logs nothing
+        assert sorted(r.scan_iter(match="os1:inbox:*")) == sorted(
+            keys.inbox(u).encode() for u in ("samantha", "alice"))
+
+
 async def test_missed_beyond_retention_delivers_what_is_left_and_says_so(
         make_node: MakeNode, redis_factory: Callable[..., RedisServer]) -> None:
     server = redis_factory()
@@ -337,11 +393,16 @@ async def test_a_killed_nodes_users_disappear_within_the_bound(make_node: MakeNo
             assert proc.stdout is not None
             assert (await proc.stdout.readline()).strip() == b"ready"
         assert await observer.engine.present(ROOM) == ["sam"]
+        await observer.engine.subscribe(f"room:{ROOM}")
         proc.kill()
         killed = time.monotonic()
         await until(lambda: _empty(observer.engine.present(ROOM)), "sam gone")
         # bound: node_ttl after the dead node's last beat, plus one beat of the observer
         assert time.monotonic() - killed <= ttl + 2 * beat + 0.5
+        left = {"t": "presence", "room": ROOM, "joined": [], "left": ["sam"]}
+        await until(lambda: (ROOM, left) in observer.events, "members told that sam left")
+        await asyncio.sleep(0.2)
+        assert observer.events == [(ROOM, left)]  # once, although every node reaps
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -379,3 +440,45 @@ async def test_close_removes_the_nodes_presence(make_node: MakeNode) -> None:
     await b.engine.presence_add(ROOM, "ava", b.engine.node)
     await a.engine.close()
     assert await b.engine.present(ROOM) == ["ava"]
+
+
+# ---- calls queueing for Redis ------------------------------------------------------------
+
+async def test_a_storm_of_calls_waits_for_the_pool_instead_of_failing(make_node: MakeNode) -> None:
+    # 4 connections, 0.5 s timeouts: the pool's own wait (0.5 s) would fail most of these
+    n = await make_node(pool_size=4)
+    users = [f"u{i}" for i in range(1000)]
+
+    async def join(user: str) -> list[str]:
+        await n.engine.add_member(ROOM, user)
+        await n.engine.presence_add(ROOM, user, n.engine.node)
+        return await n.engine.members(ROOM)
+
+    await asyncio.gather(*(join(u) for u in users))
+    assert await n.engine.members(ROOM) == sorted(users)
+    assert await n.engine.present(ROOM) == sorted(users)
+
+
+async def test_with_redis_paused_queued_calls_fail_at_once_not_one_timeout_after_another(
+        make_node: MakeNode, redis_factory: Callable[..., RedisServer]) -> None:
+    server = redis_factory()
+    n = await make_node(server.url, pool_size=4)  # 200 calls: 50 rounds of the 0.5 s timeout
+    server.pause()
+    try:
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(n.engine.is_member(ROOM, f"u{i}") for i in range(200)),
+                                       return_exceptions=True)
+        elapsed = time.monotonic() - t0
+    finally:
+        server.resume()
+    assert all(isinstance(r, ConnectionError) for r in results), results
+    assert elapsed < 10 * FAST["timeout"]  # one timeout, then the rest at once (not 25 s)
+    await until(lambda: _succeeds(n.engine.is_member(ROOM, "u0")), "calls work again")
+
+
+async def _succeeds(call: Awaitable[Any]) -> bool:
+    try:
+        await call
+    except ConnectionError:
+        return False
+    return True

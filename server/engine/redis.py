@@ -11,19 +11,22 @@ While Redis cannot be reached every call raises the builtin ConnectionError, whi
 answers with `unavailable`. No call is retried by redis-py: a retried append without cid
 could store the message twice. For the same reason `unavailable` on an append means "not
 known to be stored" (a timed-out script may still have run): the client resends with the
-same cid, and gets the original ack if it was.
+same cid, and gets the original ack if it was. The hub's calls pass a Gate (redis_gate.py)
+first: while Redis answers they queue for a connection (a join storm waits its turn);
+once a call found Redis unreachable the others fail at once instead of queueing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgpack
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -37,12 +40,16 @@ from server import keys
 from server.config import Settings
 from server.engine.base import Appended, Engine, Event, Page
 from server.engine.redis_fanout import Fanout
+from server.engine.redis_gate import Gate
+from server.engine.redis_inbox import INBOX_LOG, INBOX_TTL_MS
 from server.engine.redis_presence import Presence, text
 from server.errors import Conflict
 
 P = ParamSpec("P")
 T = TypeVar("T")
 SCRIPTS = Path(__file__).parent
+SPARE = 8  # pool connections beyond the gate's slots: heartbeats, reaps, catch-up, probes
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 def as_unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -54,6 +61,22 @@ def as_unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, 
         try:
             return await fn(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, ReadOnlyError) as err:
+            raise ConnectionError(f"redis: {err}") from err
+
+    return call
+
+
+def gated(fn: Callable[Concatenate[RedisEngine, P], Awaitable[T]]
+          ) -> Callable[Concatenate[RedisEngine, P], Coroutine[Any, Any, T]]:
+    """An engine call that holds one gate slot (so at most one pool connection) throughout,
+    and tells the gate whether Redis answered; errors as in `as_unavailable`."""
+
+    @functools.wraps(fn)
+    async def call(self: RedisEngine, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            async with self._slot():
+                return await fn(self, *args, **kwargs)
+        except (*UNREACHABLE, ReadOnlyError) as err:
             raise ConnectionError(f"redis: {err}") from err
 
     return call
@@ -76,14 +99,17 @@ class RedisEngine(Engine):
     timeout: seconds for any Redis command, subscription confirmation or start-up wait
     probe_timeout: seconds ready() waits for its probe to come back through Pub/Sub
     max_rooms: rooms whose last delivered seq this node tracks (Fanout)
-    pool_size: connections to Redis for commands (one more is kept for Pub/Sub)
+    pool_size: the hub's calls running at once, one connection each (SPARE more connections
+      serve the engine's own work, one more Pub/Sub)
+    queue_wait: seconds a call waits for its turn while Redis answers (below the SDK's 10 s
+      request timeout); none while Redis is unreachable
     """
 
     name = "redis"
 
     def __init__(self, settings: Settings, *, heartbeat: float = 1.0, node_ttl: float = 5.0,
                  timeout: float = 2.0, probe_timeout: float = 1.0, max_rooms: int = 100_000,
-                 pool_size: int = 64) -> None:
+                 pool_size: int = 64, queue_wait: float = 8.0) -> None:
         super().__init__()
         self._closed = False
         self._epoch_loaded = False  # until then `epoch` is base's random one
@@ -92,18 +118,34 @@ class RedisEngine(Engine):
         self.history = settings.history
         self.cid_ttl_ms = max(1, round(settings.cid_ttl * 1000))
         self.node = settings.node or f"{socket.gethostname()}-{os.getpid()}"
+        self._gate = Gate(pool_size, queue_wait)
         pool = BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=pool_size, timeout=timeout,
+            settings.redis_url, max_connections=pool_size + SPARE, timeout=timeout,
             socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0), protocol=2)
         self._redis = Redis(connection_pool=pool)
         self._append = self._redis.register_script((SCRIPTS / "append.lua").read_text())
         self._read = self._redis.register_script((SCRIPTS / "read.lua").read_text())
+        self._members = self._redis.register_script((SCRIPTS / "members.lua").read_text())
         self._fanout = Fanout(self._redis, node=self.node, emit=self._emit, fetch=self._pages,
-                              connected=self._load_epoch, ping=heartbeat, timeout=timeout,
-                              probe_timeout=probe_timeout, max_rooms=max_rooms)
+                              admit=self._slot, connected=self._load_epoch, ping=heartbeat,
+                              timeout=timeout, probe_timeout=probe_timeout, max_rooms=max_rooms)
         self._presence = Presence(self._redis, node=self.node, heartbeat=heartbeat,
                                   node_ttl=node_ttl, timeout=timeout)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A gate slot for the Redis commands inside; tells the gate whether Redis answered."""
+        gate = self._gate
+        await gate.acquire()
+        try:
+            yield
+        except UNREACHABLE:
+            gate.failed()
+            raise
+        finally:
+            gate.release()
+        gate.succeeded()
 
     async def start(self) -> None:
         self._closed = False
@@ -132,34 +174,36 @@ class RedisEngine(Engine):
     async def ready(self) -> bool:
         return await self._fanout.probe()
 
-    @as_unavailable
+    @as_unavailable  # its Redis commands take a gate slot each (Fanout: admit), not the wait
     async def subscribe(self, channel: str) -> None:
         await self._fanout.subscribe(channel)
 
-    @as_unavailable
+    @as_unavailable  # no connection of the pool; and a node must let go even when Redis is away
     async def unsubscribe(self, channel: str) -> None:
         await self._fanout.unsubscribe(channel)
 
     # ---- the log --------------------------------------------------------------------------
 
-    @as_unavailable
+    @gated
     async def append(self, room: str, msg: Event, *, sender: str, cid: str | None) -> Appended:
         body = msgpack.packb({**msg, "mid": uuid.uuid4().hex})
         room_keys = [keys.seq(room), keys.log(room)]
         if cid is not None:
             room_keys.append(keys.cid(room, sender, cid))
-        args = [body, self.history, keys.channel(room), _digest(msg.get("text")), self.cid_ttl_ms]
-        status, *stored = await self._append(keys=room_keys, args=args)
+        inboxes = [keys.inbox(user) for user in keys.dm_sides(room)]
+        args = [body, self.history, keys.channel(room), _digest(msg.get("text")), self.cid_ttl_ms,
+                len(inboxes), room, INBOX_LOG, INBOX_TTL_MS]
+        status, *stored = await self._append(keys=room_keys + inboxes, args=args)
         if status == b"conflict":
             raise Conflict("this cid was already used in this room for a different text")
         return Appended(_decode(stored[0]), duplicate=status == b"dup")
 
-    @as_unavailable
+    @gated
     async def read_after(self, room: str, after: int, limit: int) -> Page:
         return self._page(await self._read(keys=[keys.seq(room), keys.log(room)],
                                            args=["after", after, limit, self.history]))
 
-    @as_unavailable
+    @gated
     async def read_before(self, room: str, before: int | None, limit: int) -> list[Event]:
         bound = "" if before is None else before
         reply = await self._read(keys=[keys.seq(room), keys.log(room)],
@@ -182,25 +226,25 @@ class RedisEngine(Engine):
 
     # ---- ephemeral events -----------------------------------------------------------------
 
-    @as_unavailable
+    @gated
     async def publish(self, room: str, event: Event) -> None:
         await self._redis.publish(keys.channel(room), msgpack.packb(event))
 
-    @as_unavailable
+    @gated
     async def notify(self, user: str, event: Event) -> None:
         await self._redis.publish(keys.user_channel(user), msgpack.packb(event))
 
     # ---- rooms and members ----------------------------------------------------------------
 
-    @as_unavailable
+    @gated
     async def create_room(self, room: str) -> bool:
         return bool(await self._redis.sadd(keys.ROOMS, room))
 
-    @as_unavailable
+    @gated
     async def room_exists(self, room: str) -> bool:
         return bool(await self._redis.sismember(keys.ROOMS, room))
 
-    @as_unavailable
+    @gated
     async def rooms(self, kind: str, limit: int) -> list[str]:
         # SSCAN, not SMEMBERS: the set may be large; stop once `limit` matched.
         found: list[str] = []
@@ -210,43 +254,44 @@ class RedisEngine(Engine):
                 break
         return sorted(found)
 
-    @as_unavailable
+    @gated
     async def add_member(self, room: str, user: str) -> None:
         await self._redis.sadd(keys.members(room), user)
 
-    @as_unavailable
+    @gated
     async def remove_member(self, room: str, user: str) -> None:
         await self._redis.srem(keys.members(room), user)
 
-    @as_unavailable
+    @gated
     async def is_member(self, room: str, user: str) -> bool:
         return bool(await self._redis.sismember(keys.members(room), user))
 
-    @as_unavailable
+    @gated
     async def members(self, room: str) -> list[str]:
-        return sorted(text(m) for m in await self._redis.smembers(keys.members(room)))
+        joined = text(await self._members(keys=[keys.members(room)]))
+        return sorted(joined.split("\n")) if joined else []
 
     # ---- presence -------------------------------------------------------------------------
 
-    @as_unavailable
+    @gated
     async def presence_add(self, room: str, user: str, node: str) -> bool:
         return await self._presence.add(room, user, node)
 
-    @as_unavailable
+    @gated
     async def presence_remove(self, room: str, user: str, node: str) -> bool:
         return await self._presence.remove(room, user, node)
 
-    @as_unavailable
+    @gated
     async def present(self, room: str) -> list[str]:
         return await self._presence.present(room)
 
     # ---- revocation -----------------------------------------------------------------------
 
-    @as_unavailable
+    @gated
     async def revoke(self, user: str, upto: int) -> None:
         await self._redis.zadd(keys.REVOKED, {user: upto}, gt=True)
 
-    @as_unavailable
+    @gated
     async def revoked_upto(self, user: str) -> int:
         score = await self._redis.zscore(keys.REVOKED, user)
         return 0 if score is None else int(score)

@@ -19,6 +19,9 @@ What the listener gets, and why it holds:
   At most `max_rooms` are tracked (least recently delivered dropped first); a room no
   subscription covers any more is dropped on unsubscribe. If Redis came back without its
   data (a new store epoch), tracked rooms restart from seq 0 rather than drop new msgs.
+  Dm rooms that never delivered here are found in the local users' inbox logs
+  (redis_inbox.py says which entries, exactly); a collective room whose very first msg was
+  published during the outage still waits for its next msg.
 - A dead connection is noticed within 2 x `ping` (a PING when idle for `ping` seconds).
 - Pub/Sub is not a queue: a publish can reach Redis' other subscribers and not this node
   (the connection dropped at that moment). Only the stream is the truth; Pub/Sub is how a
@@ -33,6 +36,7 @@ import random
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgpack
@@ -43,6 +47,7 @@ from redis.exceptions import RedisError
 
 from server import keys
 from server.engine.base import Event, Page
+from server.engine.redis_inbox import READ_LIMIT, InboxClock, missed
 from server.engine.tasks import stop
 from server.keys import Sub, subs_for, subs_matching
 
@@ -51,10 +56,15 @@ log = structlog.get_logger("os1.engine.redis")
 Fetch = Callable[[list[tuple[str, int]]], Awaitable[list[Page]]]
 Emit = Callable[[str, Event], None]
 Connected = Callable[[], Awaitable[bool]]  # on each (re)connect: True when the store is new
+Admit = Callable[[], AbstractAsyncContextManager[None]]  # the engine's gate, for callers' work
 
 BACKOFF = (0.05, 2.0)  # first and longest pause between reconnection attempts, seconds
 BATCH = 256  # rooms read per pipeline when catching up
 LAST = 1 << 62  # read_after(room, LAST) returns only the room's last seq
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _commands(subs: Iterable[Sub], on: bool) -> list[tuple[str, ...]]:
@@ -70,12 +80,15 @@ def _commands(subs: Iterable[Sub], on: bool) -> list[tuple[str, ...]]:
 
 
 class Fanout:
-    def __init__(self, client: Redis, *, node: str, emit: Emit, fetch: Fetch,
+    def __init__(self, client: Redis, *, node: str, emit: Emit, fetch: Fetch, admit: Admit,
                  connected: Connected, ping: float, timeout: float, probe_timeout: float,
                  max_rooms: int) -> None:
         self._client = client
         self._emit_to = emit
         self._fetch = fetch
+        # Commands run for a caller (subscribe) queue at the engine's gate like its other
+        # calls; the reader's own (catch-up) use the pool's spare connections, not the queue.
+        self._admit = admit
         self._connected = connected
         self.ping = ping
         self.timeout = timeout
@@ -87,6 +100,7 @@ class Fanout:
         self._waiters: dict[Sub, list[asyncio.Future[None]]] = {}
         self._probes: dict[bytes, asyncio.Future[None]] = {}
         self._last: OrderedDict[str, int] = OrderedDict()  # room -> last delivered seq
+        self._inboxes = InboxClock()
         self._conn: AbstractConnection | None = None
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -115,11 +129,15 @@ class Fanout:
         subs = subs_for(channel)
         self._desired.update(subs)  # kept even if this call fails: the next session has it
         new = [s for s in subs if self._desired[s] == 1]
+        inbox = channel[len("inbox:"):] if channel.startswith("inbox:") else None
+        if inbox is not None:
+            self._inboxes.want(inbox)
         room = channel[len("room:"):] if channel.startswith("room:") else None
         if new and room is not None and room not in self._last:
             # Baseline read BEFORE subscribing: any msg past it that Pub/Sub did not bring is
             # found by the first seq jump, or by recovery after a reconnect.
-            last = (await self._fetch([(room, LAST)]))[0].last
+            async with self._admit():
+                last = (await self._fetch([(room, LAST)]))[0].last
             if room not in self._last:  # a reconnect during the read may have tracked it
                 self._remember(room, last)
         # An old subscription may still await its confirmation (a concurrent call, or a
@@ -127,6 +145,10 @@ class Fanout:
         waiting = [s for s in subs if s not in new and s not in self._confirmed]
         if new or waiting:
             await self._confirm(new, waiting)
+        if inbox is not None and self._inboxes.unknown(inbox):
+            async with self._admit():
+                at_ms = await self._redis_ms()
+            self._inboxes.subscribed(inbox, at_ms)
 
     async def unsubscribe(self, channel: str) -> None:
         subs = subs_for(channel)
@@ -134,6 +156,9 @@ class Fanout:
         gone = [s for s in subs if self._desired[s] <= 0]
         for s in gone:
             del self._desired[s]
+            if not s.pattern and (room := keys.room_of_channel(s.name)) \
+                    and room.startswith("user:"):
+                self._inboxes.drop(room[len("user:"):])
         if not gone:
             return
         self._forget(gone)
@@ -237,6 +262,7 @@ class Fanout:
 
     def _down(self) -> None:
         self._up.clear()
+        self._inboxes.down()
         self._conn = None
         self._confirmed.clear()
         for futs in self._waiters.values():
@@ -259,14 +285,21 @@ class Fanout:
                 confirmed = await self._handle(await conn.read_response(timeout=math.inf))
                 if confirmed is not None:
                     pending.discard(confirmed)
-        # Subscribed: whatever the stream holds now past a tracked room's last seq was missed.
-        await self._catch_up(self._tracked())
+        # Subscribed: whatever the stream holds now past a tracked room's last seq was missed,
+        # and so was every msg the inbox logs list of a dm room that is not tracked.
+        at_ms = await self._redis_ms()
+        tracked = self._tracked()
+        found = await self._missed_dms(dict(tracked))
+        await self._catch_up(tracked + list(found.items()))
+        self._inboxes.up(at_ms, asyncio.get_running_loop().time())
         self._up.set()
-        log.info("redis_pubsub_up", subscriptions=len(self._desired), recovered_rooms=len(self._last))
+        log.info("redis_pubsub_up", subscriptions=len(self._desired), recovered_rooms=len(self._last),
+                 new_dm_rooms=len(found))
         await self._pump(conn)
 
     async def _pump(self, conn: AbstractConnection) -> None:
         pinged = False
+        loop = asyncio.get_running_loop()
         while True:
             reply = await conn.read_response(timeout=self.ping)
             if reply is None:
@@ -276,6 +309,7 @@ class Fanout:
                 pinged = True
                 continue
             pinged = False
+            self._inboxes.alive(loop.time())  # the connection worked up to here
             await self._handle(reply)
 
     async def _handle(self, reply: Any) -> Sub | None:
@@ -332,6 +366,27 @@ class Fanout:
             last = self._last.get(room)
         if last is None or seq > last:
             self._deliver_one(room, msg)
+
+    async def _redis_ms(self) -> int:
+        """The first whole millisecond after now on Redis' clock (inbox log ids are in ms)."""
+        sec, usec = await self._client.time()
+        return int(sec) * 1000 + int(usec) // 1000 + 1
+
+    async def _missed_dms(self, tracked: dict[str, int]) -> dict[str, int]:
+        """Untracked dm rooms of local inboxes with msgs logged since the loss (redis_inbox)."""
+        windows = list(self._inboxes.windows().items())
+        entries: list[tuple[str, int]] = []
+        for i in range(0, len(windows), BATCH):
+            batch = windows[i : i + BATCH]
+            async with self._client.pipeline(transaction=False) as pipe:
+                for user, start in batch:
+                    pipe.xrange(keys.inbox(user), min=str(start), max="+", count=READ_LIMIT)
+                replies = await pipe.execute()
+            for (user, _), reply in zip(batch, replies, strict=True):
+                if len(reply) >= READ_LIMIT:
+                    log.warning("redis_inbox_log_truncated", user=user, read=len(reply))
+                entries += [(_text(f[b"r"]), int(f[b"s"])) for _, f in reply]
+        return missed(entries, tracked)
 
     def _tracked(self) -> list[tuple[str, int]]:
         for room in [r for r in self._last if not self._wanted(r)]:

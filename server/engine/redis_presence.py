@@ -7,10 +7,15 @@ they marked present. Bound: a dead node's users are gone from `present()` at mos
 `node_ttl + heartbeat` (+ one reap) after its last beat, as long as one node is alive; a node
 starting later reaps them at its first beat.
 
+The reaper also tells the survivors: each reaped user now present nowhere in a room gets a
+`presence` event with `left` on the room's channel, published by presence.lua in the same
+step that made the user absent (so once, whichever node reaped). Members on every node see a
+dead node's users leave, as if they had left one by one.
+
 A node that could not reach Redis for longer than `node_ttl` is reaped like a dead one; its
-next beat finds itself unregistered and marks its own present users again. Node names must
-be unique among running nodes: a node starting clears what an earlier process of the same
-name left behind.
+next beat finds itself unregistered and marks its own present users again, with `joined`
+events. Node names must be unique among running nodes: a node starting clears what an
+earlier process of the same name left behind (and says they left).
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgpack
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from server import keys
@@ -35,6 +42,13 @@ SCRIPTS = Path(__file__).parent
 def text(value: bytes | str) -> str:
     """A Redis reply as str (the client is not set to decode replies: msgs are bytes)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _event(room: str, user: str, *, joined: bool) -> list[bytes | str]:
+    """presence.lua's optional arguments: the hub's presence event and where it goes."""
+    event = {"t": "presence", "room": room, "joined": [user] if joined else [],
+             "left": [] if joined else [user]}
+    return [msgpack.packb(event), keys.channel(room)]
 
 
 class Presence:
@@ -75,27 +89,34 @@ class Presence:
 
     async def add(self, room: str, user: str, node: str) -> bool:
         # Index first: if this node dies between the two writes, a reaper finds nothing to
-        # undo rather than leaving an entry no index points to.
-        await self._client.sadd(keys.node_presence(node), f"{room}\n{user}")
-        fresh = await self._run(room, "add", user, node)
+        # undo rather than leaving an entry no index points to. One round trip: Redis runs a
+        # pipeline's commands in order.
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.sadd(keys.node_presence(node), f"{room}\n{user}")
+            await self._run(room, "add", user, node, client=pipe)
+            _, fresh = await pipe.execute()
         if node == self.node:
             self._mine.add((room, user))
-        return fresh
+        return bool(fresh)
 
     async def remove(self, room: str, user: str, node: str) -> bool:
         if node == self.node:
             self._mine.discard((room, user))
-        gone = await self._run(room, "remove", user, node)
-        await self._client.srem(keys.node_presence(node), f"{room}\n{user}")
-        return gone
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._run(room, "remove", user, node, client=pipe)
+            pipe.srem(keys.node_presence(node), f"{room}\n{user}")
+            gone, _ = await pipe.execute()
+        return bool(gone)
 
     async def present(self, room: str) -> list[str]:
         users = await self._client.hkeys(keys.presence_count(room))
         return sorted(text(u) for u in users)
 
-    async def _run(self, room: str, op: str, user: str, node: str) -> bool:
+    async def _run(self, room: str, op: str, user: str, node: str, *, client: Pipeline,
+                   event: list[bytes | str] | None = None) -> None:
+        """Queue presence.lua on `client`; with `event`, Redis publishes it on a transition."""
         keys_ = [keys.presence_where(room), keys.presence_count(room)]
-        return bool(await self._script(keys=keys_, args=[op, user, node]))
+        await self._script(keys=keys_, args=[op, user, node, *(event or [])], client=client)
 
     # ---- liveness -------------------------------------------------------------------------
 
@@ -127,8 +148,8 @@ class Presence:
             async with self._client.pipeline(transaction=False) as pipe:
                 for room, user in mine[i : i + BATCH]:
                     pipe.sadd(keys.node_presence(self.node), f"{room}\n{user}")
-                    await self._script(keys=[keys.presence_where(room), keys.presence_count(room)],
-                                       args=["add", user, self.node], client=pipe)
+                    await self._run(room, "add", user, self.node, client=pipe,
+                                    event=_event(room, user, joined=True))
                 await pipe.execute()
 
     async def reap(self, node: str) -> None:
@@ -144,13 +165,15 @@ class Presence:
     async def _reap(self, node: str) -> None:
         index = keys.node_presence(node)
         entries = [text(e).split("\n", 1) for e in await self._client.smembers(index)]
+        gone = 0
         for i in range(0, len(entries), BATCH):
             async with self._client.pipeline(transaction=False) as pipe:
                 for room, user in entries[i : i + BATCH]:
-                    await self._script(keys=[keys.presence_where(room), keys.presence_count(room)],
-                                       args=["remove", user, node], client=pipe)
-                await pipe.execute()
+                    await self._run(room, "remove", user, node, client=pipe,
+                                    event=_event(room, user, joined=False))
+                left = await pipe.execute()
+                gone += sum(map(bool, left))
         await self._client.delete(index)
         await self._client.zrem(keys.NODES, node)
         if node != self.node:
-            log.info("redis_node_reaped", dead_node=node, entries=len(entries))
+            log.info("redis_node_reaped", dead_node=node, entries=len(entries), left=gone)
