@@ -11,6 +11,7 @@ never held up and nothing buffers without bound.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
@@ -58,8 +59,8 @@ class Flusher:
 class Connection:
     __slots__ = (
         "_drain_task", "_flusher", "_on_overflow", "_out", "_protocol", "_transport",
-        "closed", "dirty", "fmt", "id", "identity", "joining", "limit", "limiter", "rooms",
-        "strikes", "watching",
+        "closed", "dirty", "fmt", "id", "identity", "joining", "limit", "limiter", "outbox",
+        "rooms", "sender", "strikes", "watching",
     )
 
     def __init__(
@@ -85,6 +86,10 @@ class Connection:
         self.limit = limit
         self.limiter = limiter
         self.strikes: Strikes | None = None  # made at the first refusal: most never get one
+        # Sends waiting for the store, and the task appending them (engines that pipeline;
+        # server.hub.Hub.submit): made by a burst of sends, dropped when it is through.
+        self.outbox: deque[Any] | None = None
+        self.sender: asyncio.Task[None] | None = None
         self.closed = False
         self.dirty = False
         self._out: list[bytes] = []

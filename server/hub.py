@@ -6,8 +6,9 @@ feeds decoded frames in and closes connections the hub asks it to close.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +18,11 @@ from server import __version__, auth
 from server.auth import Identity
 from server.config import Settings
 from server.connection import Connection
-from server.engine.base import Engine, Event
+from server.engine.base import Appended, Engine, Event
 from server.errors import (
     BadRequest,
     CloseCode,
+    Conflict,
     Forbidden,
     HubError,
     NotFound,
@@ -40,6 +42,8 @@ CloseFn = Callable[[Connection, CloseCode, str], None]  # asks the transport to 
 
 
 _NO_ECHO = frozenset({"delta", "typing"})
+SEND_BATCH = 64  # queued sends of one connection appended in one engine call
+SEND_WINDOW = 256  # queued sends of one connection before its reading pauses
 
 
 def now_ms() -> int:
@@ -186,6 +190,10 @@ class Hub:
     async def detach(self, conn: Connection) -> None:
         conn.stop()
         self.conns.discard(conn)
+        if conn.sender is not None and not conn.sender.done():
+            # Unacked sends die with the socket: the client resends them (same cid) elsewhere.
+            conn.sender.cancel()
+            await asyncio.wait([conn.sender])
         ident = conn.identity
         if ident is None:
             return
@@ -232,6 +240,41 @@ class Hub:
 
     # ---- requests ---------------------------------------------------------------------
 
+    async def submit(self, conn: Connection, req: rq.Request) -> None:
+        """Serve ``req`` after the connection's earlier requests (the read loop calls this).
+
+        With an engine that pipelines (Redis), sends do not wait for the store one by one:
+        they queue on the connection and a task appends them in batches, one round trip
+        each, in order — a fast sender has many appends in flight, and their msgs reach
+        the subscribers together. Any other request waits for the sends before it, and a
+        full queue stops the reading (backpressure).
+        """
+        task = conn.sender
+        if self.engine.pipelines and isinstance(req, rq.Send):
+            if conn.outbox is None:
+                conn.outbox = deque()
+            conn.outbox.append(req)
+            if task is None or task.done():
+                conn.sender = asyncio.create_task(self._send_queued(conn))
+            elif len(conn.outbox) >= SEND_WINDOW:
+                await asyncio.wait([task])
+            return
+        if task is not None and not task.done():
+            await asyncio.wait([task])  # not `await task`: a closing reader must not cancel it
+        await self.handle(conn, req)
+
+    async def _send_queued(self, conn: Connection) -> None:
+        box = conn.outbox
+        while box:
+            batch = [box.popleft() for _ in range(min(len(box), SEND_BATCH))]
+            try:
+                await self._send_batch(conn, batch)
+            except Exception:  # a bug must cost these requests, not the connection
+                log.exception("request_failed", request="Send", batch=len(batch))
+                for req in batch:
+                    self.error(conn, HubError("internal error; the request was not completed"), req.id)
+        conn.outbox = None
+
     async def handle(self, conn: Connection, req: rq.Request) -> None:
         """Serve one request of a welcomed connection; HubError becomes an error frame."""
         try:
@@ -260,17 +303,22 @@ class Hub:
                     self.reply(conn, _re({"t": "pong", "ts": now_ms()}, req.id))
                 case rq.Hello():
                     raise BadRequest("already authenticated: hello is only the first frame")
-        except HubError as err:
-            log.info("request_error", code=err.code.value, request=type(req).__name__,
-                     room=getattr(req, "room", None), reason=err.message)
-            self.error(conn, err, req.id)
-        except (ConnectionError, TimeoutError, OSError) as err:
-            log.warning("engine_unavailable", error=repr(err))
-            self.error(conn, Unavailable("the store is unavailable; retry shortly"), req.id)
+        except (HubError, ConnectionError, TimeoutError, OSError) as err:
+            self._refuse(conn, req, err)
         except Exception:
             # A bug must cost one request, not the connection: report it and carry on.
             log.exception("request_failed", request=type(req).__name__)
             self.error(conn, HubError("internal error; the request was not completed"), req.id)
+
+    def _refuse(self, conn: Connection, req: rq.Request, err: Exception) -> None:
+        """Answer a request that failed with a HubError, or with the store away."""
+        if isinstance(err, HubError):
+            log.info("request_error", code=err.code.value, request=type(req).__name__,
+                     room=getattr(req, "room", None), reason=err.message)
+            self.error(conn, err, req.id)
+        else:
+            log.warning("engine_unavailable", error=repr(err))
+            self.error(conn, Unavailable("the store is unavailable; retry shortly"), req.id)
 
     def _room(self, conn: Connection, raw: str) -> Room:
         ident = conn.identity
@@ -289,7 +337,8 @@ class Hub:
     async def _check(self, conn: Connection, op: Op, room: Room) -> None:
         ident = conn.identity
         assert ident is not None
-        member = await self._is_member(ident, room)
+        # A room this connection joined needs no store round trip (a send's hot path).
+        member = room.id in conn.rooms or await self._is_member(ident, room)
         if not allowed(ident.role, op, room.kind, member=member):
             if room.kind is not Kind.DM and not member and allowed(
                 ident.role, op, room.kind, member=True
@@ -303,6 +352,40 @@ class Hub:
             raise NotFound(f"{room.id} does not exist; join with create:true to create it")
 
     async def _send(self, conn: Connection, req: rq.Send) -> None:
+        room, msg = await self._prepare_send(conn, req)
+        assert conn.identity is not None
+        done = await self.engine.append(room.id, msg, sender=conn.identity.id, cid=req.cid)
+        self._acked(conn, req, room, done)
+
+    async def _send_batch(self, conn: Connection, reqs: list[rq.Send]) -> None:
+        """Several sends of one connection, appended in one engine call, answered in order."""
+        ident = conn.identity
+        assert ident is not None
+        ready: list[tuple[rq.Send, Room, Event] | tuple[rq.Send, Exception]] = []
+        for req in reqs:
+            try:
+                ready.append((req, *await self._prepare_send(conn, req)))
+            except (HubError, ConnectionError, TimeoutError, OSError) as err:
+                ready.append((req, err))
+        items = [(p[1].id, p[2], ident.id, p[0].cid) for p in ready if len(p) == 3]
+        results: list[Appended | Conflict] | Exception
+        try:
+            results = await self.engine.append_many(items) if items else []
+        except (ConnectionError, TimeoutError, OSError) as err:
+            results = err
+        done = iter(results) if isinstance(results, list) else None
+        for p in ready:
+            if len(p) == 2:
+                self._refuse(conn, p[0], p[1])
+                continue
+            outcome = next(done) if done is not None else results
+            assert not isinstance(outcome, list)
+            if isinstance(outcome, Appended):
+                self._acked(conn, p[0], p[1], outcome)
+            else:
+                self._refuse(conn, p[0], outcome)
+
+    async def _prepare_send(self, conn: Connection, req: rq.Send) -> tuple[Room, Event]:
         room = self._room(conn, req.room)
         await self._check(conn, Op.SEND, room)
         ident = conn.identity
@@ -313,7 +396,9 @@ class Hub:
             value = getattr(req, key)
             if value is not None:
                 msg[key] = value
-        done = await self.engine.append(room.id, msg, sender=ident.id, cid=req.cid)
+        return room, msg
+
+    def _acked(self, conn: Connection, req: rq.Send, room: Room, done: Appended) -> None:
         ack = {"t": "ack", "room": room.id, "seq": done.msg["seq"], "mid": done.msg["mid"]}
         if done.duplicate:
             ack["duplicate"] = True

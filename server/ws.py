@@ -143,7 +143,7 @@ class WsTransport:
                             await self.close_and_wait(conn, req, "rate limited")
                         break
                     if req is not None:
-                        await hub.handle(conn, req)
+                        await hub.submit(conn, req)
             await self.finish_close(conn)  # the loop stops once conn is closed, maybe mid-close
         except Exception:
             log.exception("connection_failed")

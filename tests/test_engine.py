@@ -167,6 +167,26 @@ async def test_concurrent_appends_get_every_seq_exactly_once(engine: Engine) -> 
     assert {m["text"] for m in page.msgs} == {f"{w}-{i}" for w in range(10) for i in range(50)}
 
 
+async def test_append_many_appends_in_order_with_each_outcome(harness: Harness) -> None:
+    engine = harness.engine
+    await subscribe(engine, ROOM)
+    await engine.append(ROOM, msg("taken"), sender="alice", cid="c0")
+    items = [(ROOM, msg(f"b{i}"), "alice", None) for i in range(3)]
+    items += [(ROOM, msg("other text"), "alice", "c0"),  # the cid of another text: a conflict
+              (OTHER, {**msg("elsewhere"), "room": OTHER}, "alice", None),
+              (ROOM, msg("taken"), "alice", "c0")]  # a retry: the original
+    out = await engine.append_many(items)
+    assert isinstance(out[3], Conflict)
+    done = [o for o in out if not isinstance(o, Conflict)]
+    assert [(d.msg["room"], d.msg["seq"], d.duplicate) for d in done] == \
+        [(ROOM, 2, False), (ROOM, 3, False), (ROOM, 4, False), (OTHER, 1, False), (ROOM, 1, True)]
+    assert [m["text"] for m in (await engine.read_after(ROOM, 0, 10)).msgs] == ["taken", "b0", "b1", "b2"]
+    assert await engine.append_many([]) == []
+    await harness.wait_events(4)  # taken, b0..b2
+    await asyncio.sleep(SETTLE)
+    assert [e["seq"] for room, e in harness.events if room == ROOM] == [1, 2, 3, 4]  # the retry: not again
+
+
 # ---- cid idempotency ------------------------------------------------------------------
 
 async def test_cid_retry_is_acknowledged_with_the_original(harness: Harness) -> None:

@@ -129,3 +129,33 @@ async def eventually_ready(http: aiohttp.ClientSession, base: str, within: float
                 if resp.status == 200:
                     return
             await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+async def test_one_connection_pipelines_its_sends_in_order(redis_hub: Callable[..., Any],
+                                                           fmt: Any) -> None:
+    """Sends do not wait for each other's round trip to Redis, yet the order holds: acks in
+    request order with seqs in that order, an error in its place, and a request after the
+    sends (history) sees all of them. More than a window's worth: the reading pauses."""
+    server: HubServer = await redis_hub("n1", rate_limit=10_000.0, rate_burst=10_000)
+    async with Clients(server.url, server.token) as clients:
+        alice = await clients.login("human", "alice", fmt=fmt)
+        await join(alice, "group:fast", create=True)
+        frames: list[dict[str, Any]] = []
+        for i in range(600):
+            if i == 300:
+                frames.append({"t": "history", "id": "h", "room": "group:fast", "limit": 100})
+            room = "group:nowhere" if i == 450 else "group:fast"  # not joined: refused
+            frames.append({"t": "send", "id": i, "room": room, "text": f"m{i}", "cid": f"c{i}"})
+        for frame in frames:
+            await alice.send(frame)
+        replies = await alice.collect(lambda f: "re" in f, len(frames), within=30)
+        assert [f["re"] for f in replies] == [f["id"] for f in frames]  # in request order
+        acks = [f for f in replies if f["t"] == "ack"]
+        assert [a["seq"] for a in acks] == list(range(1, 600))
+        refused = next(f for f in replies if f["re"] == 450)
+        assert refused["t"] == "error" and refused["code"] in ("forbidden", "not_found")
+        history = next(f for f in replies if f["re"] == "h")
+        assert [m["text"] for m in history["msgs"]] == [f"m{i}" for i in range(200, 300)]
+        msgs = await alice.collect("msg", 599, within=30)
+        assert [m["seq"] for m in msgs] == list(range(1, 600))

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.errors import Conflict
+
 Event = dict[str, Any]
 Listener = Callable[[str, Event], None]
+Append = tuple[str, Event, str, str | None]  # room, msg, sender, cid: one `append`
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,9 @@ class Page:
 
 class Engine(ABC):
     name: str = "engine"
+    # True when append_many saves round trips: the hub then lets a connection's sends queue
+    # and hands them over in batches (one fast sender needs many appends in flight).
+    pipelines: bool = False
 
     def __init__(self) -> None:
         self._listener: Listener | None = None
@@ -74,6 +80,17 @@ class Engine(ABC):
 
         Raises Conflict when `cid` was used by `sender` in `room` for another text.
         """
+
+    async def append_many(self, items: Sequence[Append]) -> list[Appended | Conflict]:
+        """`append` each item, in order (one round trip where the store allows): an
+        Appended or the item's Conflict each; a store error raises, as from append."""
+        out: list[Appended | Conflict] = []
+        for room, msg, sender, cid in items:
+            try:
+                out.append(await self.append(room, msg, sender=sender, cid=cid))
+            except Conflict as err:
+                out.append(err)
+        return out
 
     @abstractmethod
     async def publish(self, room: str, event: Event) -> None:

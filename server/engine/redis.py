@@ -24,7 +24,7 @@ import hashlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -38,7 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server import keys
 from server.config import Settings
-from server.engine.base import Appended, Engine, Event, Page
+from server.engine.base import Append, Appended, Engine, Event, Page
 from server.engine.redis_fanout import Fanout
 from server.engine.redis_gate import Gate
 from server.engine.redis_inbox import INBOX_LOG, INBOX_TTL_MS
@@ -86,6 +86,13 @@ def _digest(text: Any) -> bytes:
     return hashlib.blake2b(str(text).encode(), digest_size=16).hexdigest().encode()
 
 
+def _appended(reply: list[Any]) -> Appended | Conflict:
+    status, *stored = reply
+    if status == b"conflict":
+        return Conflict("this cid was already used in this room for a different text")
+    return Appended(_decode(stored[0]), duplicate=status == b"dup")
+
+
 def _decode(data: bytes) -> Event:
     event: Event = msgpack.unpackb(data)
     return event
@@ -106,6 +113,7 @@ class RedisEngine(Engine):
     """
 
     name = "redis"
+    pipelines = True
 
     def __init__(self, settings: Settings, *, heartbeat: float = 1.0, node_ttl: float = 5.0,
                  timeout: float = 2.0, probe_timeout: float = 1.0, max_rooms: int = 100_000,
@@ -186,6 +194,25 @@ class RedisEngine(Engine):
 
     @gated
     async def append(self, room: str, msg: Event, *, sender: str, cid: str | None) -> Appended:
+        done = _appended(await self._append(**self._append_call(room, msg, sender, cid)))
+        if isinstance(done, Conflict):
+            raise done
+        return done
+
+    @gated
+    async def append_many(self, items: Sequence[Append]) -> list[Appended | Conflict]:
+        """One pipeline (one round trip, one pool connection): Redis runs the scripts in
+        order, so a sender's msgs keep their order, and their PUBLISHes arrive together."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room, msg, sender, cid in items:
+                await self._append(**self._append_call(room, msg, sender, cid), client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply  # a connection error is translated by @gated; anything else is a bug
+        return [_appended(reply) for reply in replies]
+
+    def _append_call(self, room: str, msg: Event, sender: str, cid: str | None) -> dict[str, Any]:
         body = msgpack.packb({**msg, "mid": uuid.uuid4().hex})
         room_keys = [keys.seq(room), keys.log(room)]
         if cid is not None:
@@ -193,10 +220,7 @@ class RedisEngine(Engine):
         inboxes = [keys.inbox(user) for user in keys.dm_sides(room)]
         args = [body, self.history, keys.channel(room), _digest(msg.get("text")), self.cid_ttl_ms,
                 len(inboxes), room, INBOX_LOG, INBOX_TTL_MS]
-        status, *stored = await self._append(keys=room_keys + inboxes, args=args)
-        if status == b"conflict":
-            raise Conflict("this cid was already used in this room for a different text")
-        return Appended(_decode(stored[0]), duplicate=status == b"dup")
+        return {"keys": room_keys + inboxes, "args": args}
 
     @gated
     async def read_after(self, room: str, after: int, limit: int) -> Page:
