@@ -26,6 +26,7 @@ from pathlib import Path
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
+from probe import Probe
 from rawws import RawClient, connect, now_us
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,16 +164,21 @@ async def fanout(args: argparse.Namespace, host: str, port: int, pid: int) -> di
     subs = await open_clients(host, port, args.subs, room, args.sample, lat)
     senders = await open_senders(host, port, room, args.senders)
     pids = {"server": pid, "generator": os.getpid()}
-    result = await measure(args, senders, subs, room, {"": lat}, pids)
+    probe = await Probe.start(args.cpu_probe, [("", host, port)], room, args.probe) if args.probe else None
+    result = await measure(args, senders, subs, room, {"": lat}, pids, probe)
     result["limit"] = limit_of(result, {"server": args.server_cpu, "generator": args.client_cpu})
     return result
 
 
 async def measure(args: argparse.Namespace, senders: list[RawClient], subs: list[RawClient],
-                  room: str, lats: dict[str, list[int]], pids: dict[str, int]) -> dict:
+                  room: str, lats: dict[str, list[int]], pids: dict[str, int],
+                  probe: Probe | None = None) -> dict:
     """Send for args.seconds (after a 1 s warm-up); count deliveries; latency quantiles per
     group of sampled subscribers (key prefix -> samples); CPU per process and per core.
-    Max mode keeps args.window sends unacked, split over the senders."""
+    Max mode keeps args.window sends unacked, split over the senders. With a ``probe``,
+    its quantiles too, as probe_*: timed where the generator's own reads do not delay them."""
+    if probe is not None:
+        pids = {**pids, "probe": probe.pid}
     payload = "x" * args.size
     sent = 0
 
@@ -214,6 +220,8 @@ async def measure(args: argparse.Namespace, senders: list[RawClient], subs: list
     await asyncio.sleep(0.5)
     for lat in lats.values():
         lat.clear()
+    if probe is not None:
+        probe.begin()
     before, reads0 = sum(c.frames for c in subs), sum(c.reads for c in subs)
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     ticks0, t0 = core_ticks(), time.monotonic()
@@ -224,6 +232,7 @@ async def measure(args: argparse.Namespace, senders: list[RawClient], subs: list
     reads = sum(c.reads for c in subs) - reads0
     cores = core_util(ticks0, core_ticks())
     cpu = {name: (cpu_seconds(pid) - cpu0[name]) / elapsed for name, pid in pids.items()}
+    probed = await probe.end() if probe is not None else {}
     drainer = asyncio.ensure_future(drain_acks())
     await asyncio.sleep(1.0)
     drainer.cancel()
@@ -234,6 +243,7 @@ async def measure(args: argparse.Namespace, senders: list[RawClient], subs: list
     }
     for prefix, lat in lats.items():
         result.update(quantiles(sorted(lat), prefix))
+    result.update({f"probe_{k}": v for k, v in probed.items()})
     result.update({f"{name}_cpu_util": round(u, 2) for name, u in cpu.items()})
     # what the listed processes do not explain: other load on the machine skews a run
     result["cores"], result["other_cpu"] = cores, round(max(0.0, sum(cores) - sum(cpu.values())), 2)
@@ -288,6 +298,9 @@ def main() -> None:
     p.add_argument("--idle", type=int, default=0, help="open this many idle connections instead")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
+    p.add_argument("--probe", type=int, default=0,
+                   help="timed subscribers in a process of their own (bench/probe.py); 0: none")
+    p.add_argument("--cpu-probe", type=int, default=0)
     args = p.parse_args()
     os.sched_setaffinity(0, {args.client_cpu})
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

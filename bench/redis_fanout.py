@@ -35,6 +35,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fanout import fanout, limit_of, measure, open_clients, open_senders, start_hub, wait_quiet
+from probe import Probe
 
 READY_WITHIN = 10.0  # seconds for valkey-server to answer PING
 
@@ -87,7 +88,9 @@ async def redis_run(args: argparse.Namespace) -> dict:
         senders = await open_senders(*nodes[0], room, args.senders)
         pids = {"node_a": procs[1].pid, "node_b": procs[2].pid, "redis": redis_proc.pid,
                 "generator": os.getpid()}
-        result = await measure(args, senders, subs, room, {"same_": same, "cross_": cross}, pids)
+        probe = await Probe.start(args.cpu_probe, [("same_", *nodes[0]), ("cross_", *nodes[1])],
+                                  room, args.probe) if args.probe else None
+        result = await measure(args, senders, subs, room, {"same_": same, "cross_": cross}, pids, probe)
         placement = {"node_a": args.cpu_a, "redis": args.cpu_redis, "node_b": args.cpu_b,
                      "generator": args.cpu_gen}
         result.update(stats, engine="redis", limit=limit_of(result, placement))
@@ -187,6 +190,9 @@ def main() -> None:
     p.add_argument("--cpu-redis", type=int, help="valkey-server alone (default: --cpu-a)")
     p.add_argument("--cpu-gen", type=int, help="the generator alone (default: --cpu-b)")
     p.add_argument("--aof", action="store_true", help="Redis with appendonly, fsync every second")
+    p.add_argument("--probe", type=int, default=0,
+                   help="timed subscribers per node in a process of their own (bench/probe.py)")
+    p.add_argument("--cpu-probe", type=int, default=0)
     p.add_argument("--suite", action="store_true", help="every scenario, both engines, medians")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--quiet-within", type=float, default=300.0,
