@@ -72,6 +72,14 @@ class Client(Connection):
                 frame[key] = value
         return await self._call(frame, None)
 
+    async def inbox(self, limit: int | None = None) -> list[Frame]:
+        """My dm rooms, most recently active first: {room, seq, ts} each (at most 1,000)."""
+        frame: Frame = {"t": "inbox"}
+        if limit is not None:
+            frame["limit"] = limit
+        rooms = (await self._call(frame, None)).get("rooms")
+        return rooms if isinstance(rooms, list) else []
+
     async def history(
         self, room: str, before: int | None = None, limit: int | None = None
     ) -> list[Frame]:

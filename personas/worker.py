@@ -54,6 +54,7 @@ log = structlog.get_logger("os1.persona")
 FALLBACK = "Sorry — I lost my train of thought for a second. Could you say that again?"
 SEND_ATTEMPTS = 4
 CATCH_UP_PARALLEL = 32  # joins in flight while catching up after a start
+INBOX_LIMIT = 1000  # rooms the hub lists on start (most recently active first)
 STATUS_EVERY = 1.0  # seconds between checks whether the head count reported to the hub changed
 LEASE_CALL = 2.0  # seconds a lease renewal (or the goodbye) may take before it counts as failed
 GROUP = "group:"
@@ -400,6 +401,51 @@ class PersonaWorker:
         await asyncio.gather(*(one(r) for r in rooms))
         if rooms:
             self._log.info("caught_up", conversations=len(rooms), took_over=before is not None)
+        if before is None:
+            await self._catch_up_unknown(rooms, limit)
+
+    async def _catch_up_unknown(self, known: set[str], limit: asyncio.Semaphore) -> None:
+        """Conversations the store has no record of (a fresh store, or a first message that
+        came while no worker ran): the hub lists the persona's recently active dm rooms, and
+        the room itself says what was answered — the reply_to of the persona's newest reply."""
+        client = self._client_or_raise()
+        try:
+            listed = await client.inbox(limit=INBOX_LIMIT)
+        except RequestError as exc:  # a hub without `inbox`: the store is all we know
+            self._log.info("inbox_unsupported", error=str(exc))
+            return
+        except RequestTimeoutError:
+            return
+
+        async def one(room: str, seq: int) -> None:
+            async with limit:
+                cursor = await self._answered_in(room, seq)
+                if cursor < seq:
+                    await self._rejoin(room, cursor)
+
+        todo = [(e["room"], e["seq"]) for e in listed
+                if isinstance(e, dict) and isinstance(e.get("room"), str) and isinstance(e.get("seq"), int)
+                and e["room"].startswith(self._prefix) and e["room"] not in known
+                and self.roster.owns(e["room"])]
+        await asyncio.gather(*(one(room, seq) for room, seq in todo))
+        if todo:
+            self._log.info("caught_up_from_hub", conversations=len(todo))
+
+    async def _answered_in(self, room: str, latest: int) -> int:
+        """The last seq of ``room`` this persona answered, read from its recent history."""
+        try:
+            msgs = await self._client_or_raise().history(room, limit=50)
+        except (RequestError, RequestTimeoutError) as exc:
+            self._log.warning("lookup_failed", room=room, error=str(exc))
+            return latest  # unknown: better silent than answering all over again
+        mine = [m for m in msgs if (m.get("from") or {}).get("id") == self.card.id]
+        if msgs and mine and mine[-1] is msgs[-1]:
+            return latest  # the room ends with our reply
+        answered = [m["reply_to"] for m in mine if isinstance(m.get("reply_to"), int)]
+        if answered:
+            return int(max(answered))
+        first = msgs[0].get("seq", 1) if msgs else latest + 1
+        return max(0, int(first) - 1)  # nothing of ours in view: answer what is in view
 
     async def _rejoin(self, room: str, since: int) -> None:
         client = self._client_or_raise()

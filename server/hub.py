@@ -299,6 +299,8 @@ class Hub:
                     await self._unwatch_req(conn, req)
                 case rq.Status():
                     self._status(conn, req)
+                case rq.Inbox():
+                    await self._inbox(conn, req)
                 case rq.Ping():
                     self.reply(conn, _re({"t": "pong", "ts": now_ms()}, req.id))
                 case rq.Hello():
@@ -542,6 +544,16 @@ class Hub:
         invited = {"t": "invited", "room": room.id, "by": conn.identity.as_from()}
         await self.engine.notify(req.persona, invited)
         self.reply(conn, _re({"t": "ok", "room": room.id, "persona": req.persona}, req.id))
+
+    async def _inbox(self, conn: Connection, req: rq.Inbox) -> None:
+        """The caller's dm rooms, newest activity first: how a persona worker that lost its
+        own record (a fresh store) finds the conversations that wrote while it was away."""
+        ident = conn.identity
+        assert ident is not None
+        if ident.role not in (Role.PERSONA, Role.HUMAN):
+            raise Forbidden(f"a {ident.role.value} has no dm rooms")
+        rooms = await self.engine.inbox(ident.id, persona=ident.role is Role.PERSONA, limit=req.limit)
+        self.reply(conn, _re({"t": "inbox", "rooms": rooms}, req.id))
 
     def _status(self, conn: Connection, req: rq.Status) -> None:
         if conn.identity is None or conn.identity.role is not Role.PERSONA:

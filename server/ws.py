@@ -26,7 +26,7 @@ log = structlog.get_logger("os1.ws")
 
 KNOWN_TYPES = frozenset(
     {"hello", "join", "leave", "send", "delta", "history", "typing", "invite", "watch",
-     "unwatch", "ping", "status"}
+     "unwatch", "ping", "status", "inbox"}
 )
 CLOSE_TIMEOUT = 2.0
 

@@ -187,6 +187,24 @@ async def test_append_many_appends_in_order_with_each_outcome(harness: Harness) 
     assert [e["seq"] for room, e in harness.events if room == ROOM] == [1, 2, 3, 4]  # the retry: not again
 
 
+async def test_inbox_lists_a_users_dm_rooms_newest_first_by_side(engine: Engine) -> None:
+    def dm(room: str, text: str) -> Event:
+        return {**msg(text), "room": room}
+
+    for room, n in (("dm:sam:alice", 2), ("dm:sam:bob", 1), ("dm:ava:alice", 3), ("group:g", 1)):
+        for i in range(n):
+            await engine.append(room, dm(room, f"{room} {i}"), sender="x", cid=None)
+    await engine.append("dm:sam:alice", dm("dm:sam:alice", "again"), sender="x", cid=None)
+    sam = await engine.inbox("sam", persona=True, limit=10)
+    assert [(r["room"], r["seq"]) for r in sam] == [("dm:sam:alice", 3), ("dm:sam:bob", 1)]
+    assert all(isinstance(r["ts"], int) and r["ts"] > 0 for r in sam)
+    alice = await engine.inbox("alice", persona=False, limit=10)
+    assert [(r["room"], r["seq"]) for r in alice] == [("dm:sam:alice", 3), ("dm:ava:alice", 3)]
+    assert await engine.inbox("alice", persona=True, limit=10) == []  # alice is no persona
+    assert await engine.inbox("sam", persona=False, limit=10) == []
+    assert [r["room"] for r in await engine.inbox("sam", persona=True, limit=1)] == ["dm:sam:alice"]
+
+
 # ---- cid idempotency ------------------------------------------------------------------
 
 async def test_cid_retry_is_acknowledged_with_the_original(harness: Harness) -> None:

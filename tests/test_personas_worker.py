@@ -211,3 +211,25 @@ async def test_the_hub_lists_the_persona_with_its_conversations(personas: Start,
                                           "workers": 1, "conversations": 2, "mind": "reflex"}])
 
     await eventually(listed)
+
+
+async def test_a_worker_with_a_fresh_store_answers_who_wrote_while_it_was_away(
+        personas: Start, people: Start) -> None:
+    """Its own record gone (a new in-memory store), the worker asks the hub which dm rooms
+    were active (`inbox`) and reads from each room what it answered last: pending messages
+    are answered once, nothing answered before is answered again — a person it had talked
+    with, and one who wrote first while it was away."""
+    runtime = await personas("samantha")
+    alice, bob = await people("alice"), await people("bob")
+    await alice.ask("Hi, I'm Ana")
+    await runtime.stop()
+    missed = [await alice.say("Are you there? I moved to Berlin."), await alice.say("hello?")]
+    first = await bob.say("Hello Samantha, I'm new here")
+    await personas("samantha", store=InMemoryStore())  # remembers nothing of either
+    assert [(await alice.reply_to(seq)).msg["reply_to"] for seq in missed] == missed
+    assert (await bob.reply_to(first)).msg["reply_to"] == first
+    await asyncio.sleep(0.3)  # room for a second answer, if one were coming
+    for person, asked in ((alice, [1, *missed]), (bob, [first])):
+        history = await person.client.history(person.room)
+        answers = [m["reply_to"] for m in history if m["from"]["id"] == "samantha"]
+        assert answers == asked, history

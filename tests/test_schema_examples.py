@@ -56,6 +56,7 @@ VALID_CLIENT: list[dict[str, Any]] = [
     {"t": "unwatch", "room": "collective:*"},
     {"t": "ping"},
     {"t": "status", "id": 3, "conversations": 12, "mind": "reflex"},
+    {"t": "inbox", "id": 4, "limit": 1000},
     {"t": "ping", "id": "p" * 64, "extra": "fields are allowed"},
 ]
 
@@ -86,6 +87,7 @@ INVALID_CLIENT: list[dict[str, Any]] = [
     {"t": "invite", "room": "group:g"},
     {"t": "watch", "room": "group:g"},
     {"t": "unwatch", "room": "collective:"},
+    {"t": "inbox", "limit": "all"},
 ]
 
 VALID_SERVER: list[dict[str, Any]] = [
@@ -145,6 +147,8 @@ VALID_SERVER: list[dict[str, Any]] = [
     {"t": "unwatched", "room": "collective:ethics"},
     {"t": "pong", "re": "p"},
     {"t": "pong"},
+    {"t": "inbox", "re": 4, "rooms": [{"room": DM, "seq": 7, "ts": 1700000000000}]},
+    {"t": "inbox", "rooms": []},
     {"t": "invited", "room": "group:book-club", "by": ALICE},
 ]
 
@@ -229,6 +233,7 @@ def test_entry_points_cover_every_frame_type(schema: dict[str, Any]) -> None:
         "unwatch",
         "ping",
         "status",
+        "inbox",
     }
     assert _ts(schema, "server_frame") == {
         "welcome",
@@ -246,6 +251,7 @@ def test_entry_points_cover_every_frame_type(schema: dict[str, Any]) -> None:
         "unwatched",
         "pong",
         "invited",
+        "inbox",
     }
 
 

@@ -395,3 +395,21 @@ async def test_every_member_connection_gets_each_msg(clients: Clients) -> None:
         got = await w.collect("msg", 4)
         assert [m["seq"] for m in got] == [1, 2, 3, 4]
         assert [m["mid"] for m in got] == [a["mid"] for a in acks]
+
+
+async def test_inbox_lists_my_dm_rooms_newest_first(clients: Clients) -> None:
+    alice = await clients.login("human", "alice", "Alice")
+    bob = await clients.login("human", "bob")
+    sam = await clients.login("persona", "samantha", "Samantha")
+    await send(alice, "dm:samantha", "hi")
+    await send(bob, "dm:samantha", "hello")
+    await send(bob, "dm:samantha", "me again")
+    await send(alice, "dm:atlas", "and you?")
+    rooms = (await sam.request({"t": "inbox", "id": "i"}))["rooms"]
+    assert [(r["room"], r["seq"]) for r in rooms] == [("dm:samantha:bob", 2), ("dm:samantha:alice", 1)]
+    mine = (await alice.request({"t": "inbox", "id": "i", "limit": 1}))["rooms"]
+    assert [r["room"] for r in mine] == ["dm:atlas:alice"]
+    assert mine[0]["ts"] > 0
+    watcher = await clients.login("observer", "dash")
+    assert (await refused(watcher, {"t": "inbox", "id": "o"}, "forbidden"))["re"] == "o"
+    assert (await refused(alice, {"t": "inbox", "id": "l", "limit": "all"}, "bad_request"))["re"] == "l"

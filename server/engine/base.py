@@ -93,6 +93,13 @@ class Engine(ABC):
         return out
 
     @abstractmethod
+    async def inbox(self, user: str, *, persona: bool, limit: int) -> list[Event]:
+        """Up to `limit` dm rooms of `user` — as their persona (`dm:<user>:*`) or as their
+        human (`dm:*:<user>`) — most recently active first: {room, seq, ts} each, seq and
+        ts of the room's newest msg. Recent activity only, where the store keeps a bounded
+        log of it (Redis: the user's inbox log)."""
+
+    @abstractmethod
     async def publish(self, room: str, event: Event) -> None:
         """Deliver an ephemeral event (delta, typing, presence) to every node; not stored."""
 

@@ -45,6 +45,8 @@ class MemoryEngine(Engine):
         self._members: dict[str, set[str]] = {}
         self._presence: dict[str, dict[str, set[str]]] = {}
         self._revoked: dict[str, int] = {}
+        # (is the persona side, user) -> that user's dm rooms, least recently active first
+        self._inboxes: dict[tuple[bool, str], OrderedDict[str, None]] = {}
 
     def _log(self, room: str) -> _Log:
         log = self._logs.get(room)
@@ -70,6 +72,12 @@ class MemoryEngine(Engine):
             log.cids[(sender, cid)] = (now + self.cid_ttl, stored)
             if len(log.cids) > self.max_cids:
                 log.cids.popitem(last=False)
+        if room.startswith("dm:"):
+            _, persona, human = room.split(":", 2)
+            for key in ((True, persona), (False, human)):
+                rooms = self._inboxes.setdefault(key, OrderedDict())
+                rooms[room] = None
+                rooms.move_to_end(room)
         self._emit(room, stored)
         return Appended(stored, duplicate=False)
 
@@ -87,6 +95,16 @@ class MemoryEngine(Engine):
             if cids[key][0] > now:
                 break
             del cids[key]
+
+    async def inbox(self, user: str, *, persona: bool, limit: int) -> list[Event]:
+        rooms = self._inboxes.get((persona, user), OrderedDict())
+        out: list[Event] = []
+        for room in reversed(rooms):
+            if len(out) >= limit:
+                break
+            log = self._logs[room]
+            out.append({"room": room, "seq": log.seq, "ts": log.msgs[-1]["ts"] if log.msgs else 0})
+        return out
 
     async def publish(self, room: str, event: Event) -> None:
         self._emit(room, event)

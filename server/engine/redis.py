@@ -86,6 +86,12 @@ def _digest(text: Any) -> bytes:
     return hashlib.blake2b(str(text).encode(), digest_size=16).hexdigest().encode()
 
 
+def _on_side(room: str, user: str, *, persona: bool) -> bool:
+    kind, _, rest = room.partition(":")
+    p, _, h = rest.partition(":")
+    return kind == "dm" and (p if persona else h) == user
+
+
 def _appended(reply: list[Any]) -> Appended | Conflict:
     status, *stored = reply
     if status == b"conflict":
@@ -233,6 +239,22 @@ class RedisEngine(Engine):
         reply = await self._read(keys=[keys.seq(room), keys.log(room)],
                                  args=["before", bound, limit, self.history])
         return self._page(reply).msgs[::-1]
+
+    @gated
+    async def inbox(self, user: str, *, persona: bool, limit: int) -> list[Event]:
+        """From the user's inbox log (newest first; both sides of its dm rooms are in it):
+        what the log still holds, ~INBOX_LOG entries and a day."""
+        entries: list[Any] = await self._redis.xrevrange(
+            keys.inbox(user), count=min(INBOX_LOG, limit * 20)) or []
+        out: dict[str, Event] = {}
+        for entry_id, fields in entries:
+            room = text(fields[b"r"])
+            if room in out or not _on_side(room, user, persona=persona):
+                continue
+            out[room] = {"room": room, "seq": int(fields[b"s"]), "ts": int(text(entry_id).split("-")[0])}
+            if len(out) >= limit:
+                break
+        return list(out.values())
 
     async def _pages(self, rooms: list[tuple[str, int]]) -> list[Page]:
         """Everything retained after each (room, seq), in one round trip (for Fanout)."""

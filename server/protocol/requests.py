@@ -14,6 +14,8 @@ from server.errors import BadRequest, TooLarge
 MAX_ID_LEN = 64
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
+INBOX_DEFAULT = 100
+INBOX_MAX = 1000
 META_DEPTH = 16
 
 RequestId = str | int | None
@@ -105,8 +107,17 @@ class Status:
     mind: str | None
 
 
+@dataclass(slots=True)
+class Inbox:
+    """The caller's dm rooms, most recently active first (an addition to protocol v1)."""
+
+    id: RequestId
+    limit: int
+
+
 Request = (
     Hello | Join | Leave | Send | Delta | History | Typing | Invite | Watch | Unwatch | Ping | Status
+    | Inbox
 )
 
 
@@ -234,6 +245,9 @@ def parse_request(frame: dict[str, Any], *, max_text: int) -> Request:
             return Unwatch(rid, room())
         case "ping":
             return Ping(rid)
+        case "inbox":
+            limit = _opt_int(frame, "limit", minimum=0)
+            return Inbox(rid, INBOX_DEFAULT if limit is None else max(1, min(limit, INBOX_MAX)))
         case "status":
             conversations = _opt_int(frame, "conversations")
             return Status(rid, conversations or 0, _opt_str(frame, "mind"))
