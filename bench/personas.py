@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -107,11 +108,25 @@ async def steady(people: list[Person], rate: float, seconds: float) -> dict:
     return {"rate": rate, "sent": sent, "unanswered": unanswered, **quantiles(lat)}
 
 
+def start_profile(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy on the hub for the burst (--profile FILE: speedscope JSON, or raw if FILE
+    ends in .txt); stopped with SIGINT when every person is answered."""
+    fmt = "raw" if args.profile.endswith(".txt") else "speedscope"
+    cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid), "--rate", "250",
+           "--format", fmt, "-o", args.profile]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the burst starts
+    return spy
+
+
 def start_personas(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
-    """`os1 personas run --all` in its own process on --personas-cpu: the second core."""
+    """`os1 personas run --all` in its own process on --personas-cpu: the second core.
+
+    ``--pace 0`` as embedded: the command's default types like a person (0.04 s between
+    chunks), which with 64 minds at work caps a worker near 400 replies/s whatever the CPU."""
     env = dict(os.environ, OS1_SECRET=SECRET)
     cmd = ["taskset", "-c", str(args.personas_cpu), str(ROOT / ".venv/bin/os1"), "personas",
-           "run", "--url", f"ws://127.0.0.1:{port}/ws", "--all"]
+           "run", "--url", f"ws://127.0.0.1:{port}/ws", "--all", "--pace", "0"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -128,9 +143,18 @@ async def main_async(args: argparse.Namespace) -> dict:
         base = rss_kb(proc.pid)
         people = await open_people(host, port, args.people)
         connected = rss_kb(proc.pid)
+        spy = start_profile(args, proc.pid) if args.profile else None
         cpu0 = cpu_seconds(proc.pid)
         result = {"people": args.people, "burst": await burst(people, args.wait)}
-        result["burst"]["server_cpu_s"] = round(cpu_seconds(proc.pid) - cpu0, 2)
+        cpu = cpu_seconds(proc.pid) - cpu0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        result["burst"]["server_cpu_s"] = round(cpu, 2)
+        # The noise-resistant number: the hub's (+ embedded personas') CPU time per answered
+        # turn; wall time and latency move with whatever else runs on the machine.
+        answered = result["burst"]["answered"]
+        result["burst"]["cpu_us_per_turn"] = round(cpu / answered * 1e6) if answered else None
         after = rss_kb(proc.pid)
         result["memory"] = {
             "rss_idle_kb": base, "rss_connected_kb": connected, "rss_after_kb": after,
@@ -150,7 +174,11 @@ async def main_async(args: argparse.Namespace) -> dict:
             workers.terminate()
             workers.wait(15)
         proc.terminate()
-        proc.wait(15)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # 8,316 sockets to close on a busy machine
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:
@@ -163,8 +191,11 @@ def main() -> None:
     p.add_argument("--split", action="store_true",
                    help="run the personas in their own process (os1 personas run --all)")
     p.add_argument("--personas-cpu", type=int, default=1)
-    p.add_argument("--persona-rate", type=int, default=2000,
-                   help="OS1_PERSONA_RATE_LIMIT for the run (the hub's default is 2000)")
+    p.add_argument("--persona-rate", type=int, default=10_000,
+                   help="OS1_PERSONA_RATE_LIMIT for the run (the hub default: 10,000)")
+    p.add_argument("--profile", default="",
+                   help="py-spy the hub during the burst into FILE (.txt: raw, else speedscope); "
+                   "sampling pauses the hub: not for timings")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--client-cpu", type=int, default=1)
     args = p.parse_args()

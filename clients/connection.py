@@ -184,9 +184,15 @@ class Connection:
     async def next_event(self, timeout: float | None = None) -> Frame:  # noqa: ASYNC109
         """The next event; raises TimeoutError, or ConnectionClosedError once ended and
         drained. Synthetic events: ``reconnecting`` and ``reconnected``."""
-        if self._final is not None and self._events.empty():
+        events = self._events
+        if self._final is not None and events.empty():
             raise self._final
-        item = await asyncio.wait_for(self._events.get(), timeout)
+        if not events.empty():
+            item = events.get_nowait()  # the usual case under load: no coroutine to wait in
+        elif timeout is None:
+            item = await events.get()
+        else:
+            item = await asyncio.wait_for(events.get(), timeout)
         if item is _END:
             self._events.put_nowait(_END)  # wake any other consumer too
             raise self._final or ConnectionClosedError(None, "ended")
@@ -215,7 +221,14 @@ class Connection:
         try:
             if self._ready:
                 await self._transmit(pending)
-            return await asyncio.wait_for(pending.future, self._timeout)
+            # A timer that fails the future rather than asyncio.wait_for, which wraps every
+            # request in a waiter future and callbacks: a persona sends one per reply.
+            future = pending.future
+            timer = future.get_loop().call_later(self._timeout, _time_out, future)
+            try:
+                return await future
+            finally:
+                timer.cancel()
         except TimeoutError:
             raise RequestTimeoutError(
                 f"no reply to {frame['t']!r} within {self._timeout}s"
@@ -263,7 +276,8 @@ class Connection:
         data = self._codec.encode(frame)
         server = (self.welcome or {}).get("server") or {}
         limit = server.get("max_frame", DEFAULT_MAX_FRAME)
-        if isinstance(limit, int) and Codec.size(data) > limit:
+        # len * 4 bounds the UTF-8 size: most frames are sized without encoding them again.
+        if isinstance(limit, int) and len(data) * 4 > limit and Codec.size(data) > limit:
             # The hub would close 1009 and a retry would loop: refuse it here.
             raise OS1Error(f"frame of {Codec.size(data)} bytes exceeds max_frame {limit}")
         return data
@@ -333,8 +347,12 @@ class Connection:
         try:
             async for data in ws:
                 event = self._route(data)
-                if event is not None:
+                if event is None:
+                    continue
+                if self._events.full():
                     await self._events.put(event)  # blocks when full: backpressure
+                else:
+                    self._events.put_nowait(event)  # the same, without a coroutine per frame
         except ConnectionClosed:
             pass
         return ws.close_code, ws.close_reason or ""
@@ -458,3 +476,8 @@ async def _reap(task: asyncio.Task[Any]) -> None:
 
 async def _no_pause(_: int) -> None:
     return None
+
+
+def _time_out(future: asyncio.Future[Frame]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -30,6 +30,7 @@ from personas.minds import make_mind
 from personas.runtime import run_workers, start_embedded
 from personas.worker import PersonaWorker
 from server.logs import configure
+from server.loop import prepare as prepare_loop
 
 READY_TIMEOUT = 30.0  # seconds for the personas to come online before giving up
 
@@ -117,10 +118,12 @@ def _run(args: argparse.Namespace) -> int:
         except (ConfigError, OSError) as exc:
             print(f"os1 personas run: {exc}", file=sys.stderr)
             return 2
+        prepare_loop()
         return asyncio.run(_serve(args, _cards(args.dir), secret=secret))
     card = _card_for_token(args)
     if card is None:
         return 2
+    prepare_loop()
     return asyncio.run(_serve(args, [card], token=args.token))
 
 

@@ -53,10 +53,19 @@ class Pacer:
         return False
 
     async def take(self) -> None:
-        """A frame that must go out: wait for a token (bounded by the refill rate)."""
-        while True:
-            self._refill()
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return
-            await asyncio.sleep((1 - self.tokens) / self.rate)
+        """A frame that must go out: wait for a token (bounded by the refill rate).
+
+        The token is taken at once, on credit: the bucket may go below zero and each caller
+        sleeps once, until its own token has refilled — first come, first served. Polling
+        instead (sleep, refill, retry) woke every waiter for every token: with thousands of
+        replies waiting, that herd cost more CPU than the replies themselves.
+        """
+        self._refill()
+        self.tokens -= 1
+        if self.tokens >= 0:
+            return
+        try:
+            await asyncio.sleep(-self.tokens / self.rate)
+        except asyncio.CancelledError:
+            self.tokens = min(self.burst, self.tokens + 1)  # never sent: its token goes back
+            raise

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
+from vaderSentiment import vaderSentiment as vader  # type: ignore[import-untyped]
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # type: ignore[import-untyped]
 
 from personas.extract import Extracted, clean_value, extract_facts
@@ -99,7 +100,128 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 
 def sentiment(text: str) -> float:
+    """VADER's compound score of ``text``, -1..1."""
+    if text.isascii():
+        return _compound(text)
     return float(_analyzer().polarity_scores(text)["compound"])
+
+
+# VADER's compound score, step for step as vaderSentiment 3.3 computes it, for ASCII text (no
+# emoji to translate). Its own code lowercases every word of the message again for each
+# sentiment word and each of the three words before it, and computes the pos/neg/neu split
+# we never read: most of the cost of reading a message. tests/test_personas_understand.py
+# checks this against the library on thousands of messages.
+_NEGATE = frozenset(vader.NEGATE)
+_BOOSTERS = vader.BOOSTER_DICT
+_SPECIAL = vader.SPECIAL_CASES
+
+
+def _negated(word: str) -> bool:
+    return word in _NEGATE or "n't" in word
+
+
+def _compound(text: str) -> float:
+    analyzer = _analyzer()
+    lexicon = analyzer.lexicon
+    text = text.strip()
+    words = [vader.SentiText._strip_punc_if_word(w) for w in text.split()]
+    lows = [w.lower() for w in words]
+    cap_diff = vader.allcap_differential(words)
+    n = len(words)
+    sentiments: list[float] = []
+    for i, low in enumerate(lows):
+        if low in _BOOSTERS or (i < n - 1 and low == "kind" and lows[i + 1] == "of"):
+            sentiments.append(0)
+            continue
+        sentiments.append(_valence(words, lows, i, lexicon, cap_diff) if low in lexicon else 0)
+    if "but" in lows:
+        sentiments = SentimentIntensityAnalyzer._but_check(words, sentiments)
+    if not sentiments:
+        return 0.0
+    total = float(sum(sentiments))
+    emphasis = analyzer._punctuation_emphasis(text)
+    if total > 0:
+        total += emphasis
+    elif total < 0:
+        total -= emphasis
+    return float(round(vader.normalize(total), 4))
+
+
+def _valence(words: list[str], lows: list[str], i: int, lexicon: dict[str, float],
+             cap_diff: bool) -> float:
+    """SentimentIntensityAnalyzer.sentiment_valence for a word of the lexicon."""
+    low, n = lows[i], len(lows)
+    valence = lexicon[low]
+    if low == "no" and i != n - 1 and lows[i + 1] in lexicon:
+        valence = 0.0
+    if (i > 0 and lows[i - 1] == "no") or (i > 1 and lows[i - 2] == "no") \
+            or (i > 2 and lows[i - 3] == "no" and lows[i - 1] in ("or", "nor")):
+        valence = lexicon[low] * vader.N_SCALAR
+    if words[i].isupper() and cap_diff:
+        valence = valence + vader.C_INCR if valence > 0 else valence - vader.C_INCR
+    for start in range(3):
+        if i > start and lows[i - (start + 1)] not in lexicon:
+            s = vader.scalar_inc_dec(words[i - (start + 1)], valence, cap_diff)
+            if start == 1 and s != 0:
+                s = s * 0.95
+            if start == 2 and s != 0:
+                s = s * 0.9
+            valence = valence + s
+            valence = _negation(valence, lows, start, i)
+            if start == 2:
+                valence = _idioms(valence, lows, i)
+    if i > 1 and lows[i - 1] not in lexicon and lows[i - 1] == "least":
+        if lows[i - 2] != "at" and lows[i - 2] != "very":
+            valence = valence * vader.N_SCALAR
+    elif i > 0 and lows[i - 1] not in lexicon and lows[i - 1] == "least":
+        valence = valence * vader.N_SCALAR
+    return valence
+
+
+def _negation(valence: float, lows: list[str], start: int, i: int) -> float:
+    if start == 0 and _negated(lows[i - 1]):
+        valence = valence * vader.N_SCALAR
+    if start == 1:
+        if lows[i - 2] == "never" and (lows[i - 1] == "so" or lows[i - 1] == "this"):
+            valence = valence * 1.25
+        elif lows[i - 2] == "without" and lows[i - 1] == "doubt":
+            pass
+        elif _negated(lows[i - 2]):
+            valence = valence * vader.N_SCALAR
+    if start == 2:
+        if (lows[i - 3] == "never" and (lows[i - 2] == "so" or lows[i - 2] == "this")) or \
+                (lows[i - 1] == "so" or lows[i - 1] == "this"):
+            valence = valence * 1.25
+        elif lows[i - 3] == "without" and (lows[i - 2] == "doubt" or lows[i - 1] == "doubt"):
+            pass
+        elif _negated(lows[i - 3]):
+            valence = valence * vader.N_SCALAR
+    return valence
+
+
+def _idioms(valence: float, lows: list[str], i: int) -> float:
+    """SentimentIntensityAnalyzer._special_idioms_check (i >= 3 here)."""
+    onezero = f"{lows[i - 1]} {lows[i]}"
+    twoonezero = f"{lows[i - 2]} {lows[i - 1]} {lows[i]}"
+    twoone = f"{lows[i - 2]} {lows[i - 1]}"
+    threetwoone = f"{lows[i - 3]} {lows[i - 2]} {lows[i - 1]}"
+    threetwo = f"{lows[i - 3]} {lows[i - 2]}"
+    for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
+        if seq in _SPECIAL:
+            valence = _SPECIAL[seq]
+            break
+    if len(lows) - 1 > i:
+        zeroone = f"{lows[i]} {lows[i + 1]}"
+        if zeroone in _SPECIAL:
+            valence = _SPECIAL[zeroone]
+    if len(lows) - 1 > i + 1:
+        zeroonetwo = f"{lows[i]} {lows[i + 1]} {lows[i + 2]}"
+        if zeroonetwo in _SPECIAL:
+            valence = _SPECIAL[zeroonetwo]
+    for n_gram in (threetwoone, threetwo, twoone):
+        if n_gram in _BOOSTERS:
+            valence = valence + _BOOSTERS[n_gram]
+    return valence
 
 
 def read(text: str, asked: str = "") -> Reading:
@@ -124,23 +246,48 @@ def read(text: str, asked: str = "") -> Reading:
     )
 
 
+# Words without which a pattern cannot match (lowercase; never spanning a `\s+`). A persona
+# reads every message: on ASCII text (where IGNORECASE is plain lower()) a pattern runs only
+# when its words are there, which skips most of them. Other text runs every pattern.
+_NEED_FORGET = ("forget", "erase", "delete", "wipe")
+_NEED_RECALL = ("about me", "what have i told you", "do you remember me")
+_NEED_RECALL_ONE = {"name": ("my name", "who am i"), "home": ("where",), "job": ("what",),
+                    "like": ("what do i ",), "age": ("how old am i",)}
+_NEED_COUNT = ("how many", "are you ")
+_NEED_WHO = ("who are you", "what are you", "about yourself", "are you ")
+_NEED_BYE = ("bye", "night", "see y", "later", "gotta go")
+_NEED_THANKS = ("thank", "thx", "cheers")
+
+
+def _may(low: str | None, words: tuple[str, ...]) -> bool:
+    if low is None:
+        return True
+    for w in words:  # a loop: any() over a generator costs more than the checks
+        if w in low:
+            return True
+    return False
+
+
 def _intent(text: str) -> tuple[Intent, str]:
-    if _FORGET_ALL.search(text):
-        return Intent.FORGET_ALL, ""
-    if m := _FORGET.search(text):
-        return Intent.FORGET, m["t"].strip()
-    if _RECALL.search(text):
+    low = text.lower() if text.isascii() else None
+    if _may(low, _NEED_FORGET):
+        if _FORGET_ALL.search(text):
+            return Intent.FORGET_ALL, ""
+        if m := _FORGET.search(text):
+            return Intent.FORGET, m["t"].strip()
+    if _may(low, _NEED_RECALL) and _RECALL.search(text):
         return Intent.RECALL, ""
     for slot, pattern in _RECALL_ONE:
-        if pattern.search(text):
+        if _may(low, _NEED_RECALL_ONE[slot]) and pattern.search(text):
             return Intent.RECALL, slot
-    if _COUNT.search(text):
+    if _may(low, _NEED_COUNT) and _COUNT.search(text):
         return Intent.COUNT, ""
-    if _WHO.search(text):
+    if _may(low, _NEED_WHO) and _WHO.search(text):
         return Intent.WHO_ARE_YOU, ""
-    for intent, pattern in ((Intent.FAREWELL, _BYE), (Intent.THANKS, _THANKS)):
-        if pattern.search(text):
-            return intent, ""
+    if _may(low, _NEED_BYE) and _BYE.search(text):
+        return Intent.FAREWELL, ""
+    if _may(low, _NEED_THANKS) and _THANKS.search(text):
+        return Intent.THANKS, ""
     if _GREET.search(text):
         return Intent.GREET, ""
     if text.endswith("?"):

@@ -547,9 +547,9 @@ class PersonaWorker:
                     async for chunk in self.mind.reply(inp):
                         parts.append(chunk)
                         unsent += chunk
-                        # Busy: only the first chunk streams — every delta costs a frame out
-                        # and its echo back. Unsent chunks join the next delta or the final msg.
-                        if (len(parts) == 1 or not self._busy()) and self._pacer.try_take():
+                        # Busy: nothing streams — each delta is a frame in and one out to the
+                        # person, and the final msg carries the whole text moments later.
+                        if not self._busy() and self._pacer.try_take():
                             await client.delta(room, stream, unsent)
                             unsent = ""
             except (TimeoutError, Exception) as exc:  # a mind never leaves a person unanswered

@@ -11,6 +11,7 @@ from dataclasses import fields
 from server import __version__, auth
 from server.config import ConfigError, Settings
 from server.logs import configure
+from server.loop import prepare as prepare_loop
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -26,12 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure(settings.log_format)
     from server.serve import print_banner, run
 
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is optional on some platforms
-        pass
+    prepare_loop()
     from personas.minds import MindError
 
     try:

@@ -101,13 +101,13 @@ class Settings:
     )
     rate_window: float = setting(10.0, "OS1_RATE_WINDOW", _pos_float, "seconds of the strike window")
     persona_rate_limit: float = setting(
-        2000.0,
+        10_000.0,
         "OS1_PERSONA_RATE_LIMIT",
         _pos_float,
         "frames per second per persona connection (one carries thousands of conversations)",
     )
     persona_rate_burst: int = setting(
-        4000, "OS1_PERSONA_RATE_BURST", _pos_int, "token bucket size per persona connection"
+        20_000, "OS1_PERSONA_RATE_BURST", _pos_int, "token bucket size per persona connection"
     )
     persona_lease: float = setting(
         5.0,

@@ -9,6 +9,7 @@ and asks about what it does not know yet — one question at a time, never the s
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
@@ -20,6 +21,12 @@ from personas.minds.base import Mind, MindInput
 from personas.understand import Intent
 
 CHUNK_WORDS = {"quick": 6, "measured": 4, "slow": 3}
+# Compiled once: every reply runs them, and re's own cache costs a lookup per call.
+_TOKEN = re.compile(r"\s*\S+\s*")
+_NO_NAME = re.compile(r",?\s*\{name\}(?=[.!?,])|\{name\},?\s*")
+_WORD = re.compile(r"\w+")
+_SENTENCE = re.compile(r"[^.!?]+[.!]")
+_I = re.compile(r"I\b")
 _NEGATIVE_FEELINGS = frozenset({"sad", "tired", "exhausted", "lonely", "anxious", "nervous", "stressed",
                                 "bored", "angry", "upset", "awful", "terrible", "depressed", "sick",
                                 "ill", "worried", "overwhelmed", "frustrated", "scared", "down", "low"})
@@ -42,7 +49,7 @@ class ReflexMind(Mind):
 
 def split_chunks(text: str, words: int) -> list[str]:
     """Chunks of ``words`` words whose concatenation is exactly ``text``."""
-    tokens = re.findall(r"\s*\S+\s*", text)
+    tokens = _TOKEN.findall(text)
     return ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)] or [text]
 
 
@@ -74,7 +81,7 @@ class _Writer:
     def fill(self, line: str, **values: str) -> str:
         values.setdefault("name", self.name)
         if not values["name"]:
-            line = re.sub(r",?\s*\{name\}(?=[.!?,])|\{name\},?\s*", "", line)
+            line = _NO_NAME.sub("", line)
         for key, value in values.items():
             line = line.replace("{" + key + "}", value)
         return line[:1].upper() + line[1:]
@@ -191,7 +198,7 @@ def _callback(w: _Writer, inp: MindInput) -> str:
     words = set(inp.reading.topics)
     for fact in reversed(inp.memory.facts):
         bank = L.CALLBACKS.get(fact.kind)
-        if bank and fact.seq != inp.message.seq and words & set(re.findall(r"\w+", fact.value.lower())):
+        if bank and fact.seq != inp.message.seq and words & set(_WORD.findall(fact.value.lower())):
             return w.fact_line(bank, fact)
     return ""
 
@@ -199,9 +206,15 @@ def _callback(w: _Writer, inp: MindInput) -> str:
 def _card_topic(w: _Writer, inp: MindInput) -> str:
     text = inp.message.text.lower()
     for keyword, lines in w.card.voice.topics.items():
-        if re.search(rf"\b{re.escape(keyword)}", text):
+        if _word_start(keyword).search(text):
             return w.pick(lines, topic=keyword)
     return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _word_start(keyword: str) -> re.Pattern[str]:
+    """A card topic as the start of a word (cards are few, their keywords fixed)."""
+    return re.compile(rf"\b{re.escape(keyword)}")
 
 
 def _answer_question(w: _Writer, inp: MindInput) -> str:
@@ -261,7 +274,7 @@ def _with_name(w: _Writer, parts: list[str]) -> list[str]:
     if not w.chance(0.15 + 0.3 * w.inp.trait("warmth")):
         return parts
     first = parts[0]
-    if re.fullmatch(r"[^.!?]+[.!]", first):
+    if _SENTENCE.fullmatch(first):
         parts[0] = f"{first[:-1]}, {w.name}{first[-1]}"
     return parts
 
@@ -282,6 +295,6 @@ def compose(inp: MindInput, seed: int = 0) -> str:
     w = _Writer(inp, seed)
     parts = [p for p in _HANDLERS.get(inp.reading.intent, _chat)(w, inp) if p]
     for i in range(1, len(parts)):
-        if parts[i - 1].endswith("—") and not re.match(r"I\b", parts[i]):
+        if parts[i - 1].endswith("—") and not _I.match(parts[i]):
             parts[i] = parts[i][:1].lower() + parts[i][1:]  # "Okay, wait — so you…"
     return " ".join(parts).strip() or w.pick(L.IDLE)
