@@ -125,15 +125,18 @@ SCENARIOS = [
     ("1,000 subs, max rate, 64 senders", ["--subs", "1000", "--mode", "max", "--sample", "5",
                                          "--senders", "64"]),
     ("1,000 subs, 100 msg/s (100k deliveries/s)", ["--subs", "1000", "--mode", "rate",
-                                                    "--rate", "100", "--sample", "20"]),
+                                                    "--rate", "100", "--sample", "20",
+                                                    "--probe", "20"]),
     ("1,000 subs, 20 msg/s (20k deliveries/s)", ["--subs", "1000", "--mode", "rate",
-                                                  "--rate", "20", "--sample", "50"]),
+                                                  "--rate", "20", "--sample", "50",
+                                                  "--probe", "20"]),
 ]
 KEYS = {
-    "memory": ["deliveries_per_s", "msgs_per_read", "p50_ms", "p99_ms", "max_ms",
-               "server_cpu_util", "generator_cpu_util", "other_cpu"],
+    "memory": ["deliveries_per_s", "msgs_per_read", "p50_ms", "p99_ms", "max_ms", "probe_p50_ms",
+               "probe_p99_ms", "server_cpu_util", "generator_cpu_util", "other_cpu"],
     "redis": ["deliveries_per_s", "msgs_per_read", "same_p50_ms", "same_p99_ms", "cross_p50_ms",
-              "cross_p99_ms", "cross_max_ms", "node_a_cpu_util", "redis_cpu_util",
+              "cross_p99_ms", "cross_max_ms", "probe_same_p99_ms", "probe_cross_p50_ms",
+              "probe_cross_p99_ms", "node_a_cpu_util", "redis_cpu_util",
               "node_b_cpu_util", "generator_cpu_util", "other_cpu"],
 }
 
