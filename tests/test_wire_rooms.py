@@ -413,3 +413,25 @@ async def test_inbox_lists_my_dm_rooms_newest_first(clients: Clients) -> None:
     watcher = await clients.login("observer", "dash")
     assert (await refused(watcher, {"t": "inbox", "id": "o"}, "forbidden"))["re"] == "o"
     assert (await refused(alice, {"t": "inbox", "id": "l", "limit": "all"}, "bad_request"))["re"] == "l"
+
+
+async def test_a_join_storm_announces_presence_in_few_frames(clients: Clients) -> None:
+    """Joins that land in one loop iteration share one `presence` per room: every joiner is
+    announced exactly once, in far fewer frames than joins (not one per member per join)."""
+    owner = await clients.login("human", "owner")
+    await join(owner, "group:storm", create=True)
+    crowd = [await clients.login("human", f"p{i}") for i in range(120)]
+    for w in crowd:  # all at once: no waiting for each reply
+        await w.send({"t": "join", "id": "j", "room": "group:storm"})
+    for w in crowd:
+        assert (await w.recv_until({"re": "j"}))["t"] == "joined"
+    announced: list[str] = []
+    frames = 0
+    while len(announced) < len(crowd):
+        presence = await owner.recv_until({"t": "presence", "room": "group:storm"})
+        frames += 1
+        announced += [u for u in presence["joined"] if u != "owner"]
+    assert sorted(announced) == sorted(f"p{i}" for i in range(120))  # each once
+    assert frames <= len(crowd) // 2, frames
+    for w in crowd:  # they never read the others' presence: a polite close would wait on it
+        w.ws.transport.abort()
