@@ -22,7 +22,6 @@ from server.engine.base import Appended, Engine, Event
 from server.errors import (
     BadRequest,
     CloseCode,
-    Conflict,
     Forbidden,
     HubError,
     NotFound,
@@ -392,29 +391,29 @@ class Hub:
         """Several sends of one connection, appended in one engine call, answered in order."""
         ident = conn.identity
         assert ident is not None
-        ready: list[tuple[rq.Send, Room, Event] | tuple[rq.Send, Exception]] = []
-        for req in reqs:
+        # Per request: the refusal, or (room, stored msg) once appended.
+        outcomes: list[Exception | tuple[Room, Appended] | None] = [None] * len(reqs)
+        items: list[tuple[int, Room, Event]] = []  # (index in reqs, room, msg) to append
+        for i, req in enumerate(reqs):
             try:
-                ready.append((req, *await self._prepare_send(conn, req)))
+                room, msg = await self._prepare_send(conn, req)
+                items.append((i, room, msg))
             except (HubError, ConnectionError, TimeoutError, OSError) as err:
-                ready.append((req, err))
-        items = [(p[1].id, p[2], ident.id, p[0].cid) for p in ready if len(p) == 3]
-        results: list[Appended | Conflict] | Exception
+                outcomes[i] = err
         try:
-            results = await self.engine.append_many(items) if items else []
+            results = await self.engine.append_many(
+                [(room.id, msg, ident.id, reqs[i].cid) for i, room, msg in items]) if items else []
+            for (i, room, _), result in zip(items, results, strict=True):
+                outcomes[i] = (room, result) if isinstance(result, Appended) else result
         except (ConnectionError, TimeoutError, OSError) as err:
-            results = err
-        done = iter(results) if isinstance(results, list) else None
-        for p in ready:
-            if len(p) == 2:
-                self._refuse(conn, p[0], p[1])
-                continue
-            outcome = next(done) if done is not None else results
-            assert not isinstance(outcome, list)
-            if isinstance(outcome, Appended):
-                self._acked(conn, p[0], p[1], outcome)
+            for i, _, _ in items:
+                outcomes[i] = err
+        for req, outcome in zip(reqs, outcomes, strict=True):
+            if isinstance(outcome, tuple):
+                self._acked(conn, req, *outcome)
             else:
-                self._refuse(conn, p[0], outcome)
+                assert outcome is not None
+                self._refuse(conn, req, outcome)
 
     async def _prepare_send(self, conn: Connection, req: rq.Send) -> tuple[Room, Event]:
         room = self._room(conn, req.room)

@@ -146,16 +146,18 @@ async def test_one_connection_pipelines_its_sends_in_order(redis_hub: Callable[.
             if i == 300:
                 frames.append({"t": "history", "id": "h", "room": "group:fast", "limit": 100})
             room = "group:nowhere" if i == 450 else "group:fast"  # not joined: refused
-            frames.append({"t": "send", "id": i, "room": room, "text": f"m{i}", "cid": f"c{i}"})
+            cid = "c10" if i == 500 else f"c{i}"  # c10 again, another text: a conflict
+            frames.append({"t": "send", "id": i, "room": room, "text": f"m{i}", "cid": cid})
         for frame in frames:
             await alice.send(frame)
         replies = await alice.collect(lambda f: "re" in f, len(frames), within=30)
         assert [f["re"] for f in replies] == [f["id"] for f in frames]  # in request order
         acks = [f for f in replies if f["t"] == "ack"]
-        assert [a["seq"] for a in acks] == list(range(1, 600))
+        assert [a["seq"] for a in acks] == list(range(1, 599))
         refused = next(f for f in replies if f["re"] == 450)
         assert refused["t"] == "error" and refused["code"] in ("forbidden", "not_found")
+        assert next(f for f in replies if f["re"] == 500)["code"] == "conflict"
         history = next(f for f in replies if f["re"] == "h")
         assert [m["text"] for m in history["msgs"]] == [f"m{i}" for i in range(200, 300)]
-        msgs = await alice.collect("msg", 599, within=30)
-        assert [m["seq"] for m in msgs] == list(range(1, 600))
+        msgs = await alice.collect("msg", 598, within=30)
+        assert [m["seq"] for m in msgs] == list(range(1, 599))
